@@ -1,0 +1,56 @@
+# nowd: the current time on GET /now.
+#
+#   make run     serve on 127.0.0.1:8080 (debug log)
+#   make build   the static musl release binary
+#   make lint    rustfmt and clippy, warnings are errors
+#   make test    every test in the project; installs what it needs first
+#   make bench   nowd against nginx and python http.server, writes docs/BENCHMARKS.md
+#
+# Each part has its own Makefile (healthcheck/, cloudformation/, packer/, bench/),
+# so it can be worked on alone; this one builds the binary and calls them.
+
+TARGET  := x86_64-unknown-linux-musl
+BINARY  := target/$(TARGET)/release/nowd
+export NOWD_BINARY := $(CURDIR)/$(BINARY)
+
+.PHONY: all run build lint test test-rust test-healthcheck test-cloudformation \
+        test-image test-bench bench deps-rust clean
+
+all: build
+
+run:
+	cargo run --release -- --log-level debug
+
+deps-rust:
+	@rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
+	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy rustfmt
+
+build: deps-rust
+	cargo build --release --locked --target $(TARGET)
+
+lint: deps-rust
+	cargo fmt --check
+	cargo clippy --locked --all-targets -- -D warnings
+
+test: lint test-rust test-healthcheck test-cloudformation test-image test-bench
+
+test-rust: build
+	cargo test --locked --release --target $(TARGET)
+
+test-healthcheck: build
+	$(MAKE) -C healthcheck test
+
+test-cloudformation:
+	$(MAKE) -C cloudformation test
+
+test-image: build
+	$(MAKE) -C packer test
+
+test-bench: build
+	$(MAKE) -C bench smoke
+
+bench: build
+	$(MAKE) -C bench bench
+
+clean:
+	cargo clean
