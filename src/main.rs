@@ -1,3 +1,224 @@
-fn main() {
-    println!("Hello, world!");
+//! nowd: the current time on GET /now.
+//!
+//! This file only wires things together: the command line, logging, signals,
+//! the listener, and the one loop that answers every request. The answers are
+//! in `http`, the clock in `clock`, the socket limits in `listener` and `reaper`.
+
+mod alloc;
+mod cli;
+mod clock;
+mod http;
+mod listener;
+mod reaper;
+mod systemd;
+
+use log::{debug, error, info, warn};
+use std::io;
+use std::net::TcpListener;
+use std::os::fd::AsRawFd;
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use tiny_http::Server;
+
+#[global_allocator]
+static HEAP: alloc::CappedAllocator = alloc::CappedAllocator::new();
+
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The loop wakes at least this often, so a signal is seen within it.
+const TICK: Duration = Duration::from_millis(100);
+/// How often deadlines are enforced and the accept loop is checked.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// Connections left waiting in the listen queue for this many sweeps in a row
+/// mean tiny_http's accept thread is gone (it dies silently on a panic).
+const STUCK_SWEEPS: u32 = 3;
+/// After SIGTERM, queued requests are answered for at most this long.
+const DRAIN_TIME: Duration = Duration::from_millis(500);
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed); // async-signal-safe: one atomic store
+}
+
+fn main() -> ExitCode {
+    let config = match cli::parse(std::env::args().skip(1)) {
+        Ok(cli::Command::Serve(config)) => config,
+        Ok(cli::Command::Help) => {
+            println!("{}", cli::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Ok(cli::Command::Version) => {
+            println!("nowd {VERSION}");
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("nowd: {message}\n\n{}", cli::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    // No timestamps: journald adds its own. tiny_http's only log line is an
+    // accept error, which nowd reports itself.
+    simple_logger::SimpleLogger::new()
+        .with_level(config.log_level)
+        .with_module_level("tiny_http", log::LevelFilter::Off)
+        .init()
+        .expect("the logger is set once");
+    std::panic::set_hook(Box::new(|p| {
+        let at = p
+            .location()
+            .map(|l| format!(" at {}:{}", l.file(), l.line()))
+            .unwrap_or_default();
+        let what = p
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| p.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        error!(
+            "panic in thread {:?}{at}: {what}",
+            std::thread::current().name().unwrap_or("-")
+        );
+    }));
+
+    match serve(&config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("{e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn serve(config: &cli::Config) -> io::Result<()> {
+    for signal in [libc::SIGTERM, libc::SIGINT] {
+        // SAFETY: the handler only stores to an atomic.
+        unsafe { libc::signal(signal, on_stop_signal as *const () as libc::sighandler_t) };
+    }
+    let descriptors = listener::raise_nofile_limit().unwrap_or_else(|e| {
+        warn!("cannot raise the open file limit: {e}");
+        0
+    });
+    let listener = listener::bind(config.listen).map_err(|e| {
+        io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
+    })?;
+    let max_error_us = i64::from(config.max_clock_error_ms) * 1000;
+
+    let mut server = start_accept_loop(&listener)?;
+    // A replaced server still holds requests from connections it accepted;
+    // it is polled until those connections have surely ended.
+    let mut retired: Vec<(Server, Instant)> = Vec::new();
+    let mut needs_new_accept_loop = false;
+    let mut reaper = reaper::Reaper::default();
+    let mut stuck_sweeps = 0;
+    let mut last_sweep = Instant::now();
+
+    let notifier = systemd::Notifier::from_env();
+    info!(
+        "nowd {VERSION} listening on http://{} (max clock error {} ms, {descriptors} descriptors)",
+        listener.local_addr()?,
+        config.max_clock_error_ms
+    );
+    if let Some(n) = &notifier {
+        n.notify("READY=1");
+    }
+
+    while !STOP.load(Ordering::Relaxed) {
+        match server.recv_timeout(TICK) {
+            Ok(Some(request)) => handle(request, max_error_us),
+            Ok(None) => {}
+            Err(e) => {
+                // tiny_http's accept thread reports one error and ends (EMFILE, ECONNABORTED...).
+                error!("accept loop stopped: {e}");
+                needs_new_accept_loop = true;
+            }
+        }
+        for (old, _) in &retired {
+            while let Ok(Some(request)) = old.try_recv() {
+                handle(request, max_error_us);
+            }
+        }
+        if needs_new_accept_loop {
+            match start_accept_loop(&listener) {
+                Ok(new) => {
+                    info!("accept loop restarted");
+                    retired.push((std::mem::replace(&mut server, new), Instant::now()));
+                    needs_new_accept_loop = false;
+                }
+                // Out of descriptors: the reaper frees idle ones; try again next turn.
+                Err(e) => debug!("cannot restart the accept loop yet: {e}"),
+            }
+        }
+
+        if last_sweep.elapsed() >= SWEEP_INTERVAL {
+            last_sweep = Instant::now();
+            retired.retain(|(_, since)| since.elapsed() < reaper::MAX_CONNECTION_AGE * 2);
+            match reaper.sweep(last_sweep) {
+                Ok(sweep) => {
+                    if sweep.closed > 0 {
+                        debug!(
+                            "closed {} of {} connections past a deadline",
+                            sweep.closed, sweep.connections
+                        );
+                    }
+                    stuck_sweeps = if sweep.accept_queue > 0 {
+                        stuck_sweeps + 1
+                    } else {
+                        0
+                    };
+                }
+                Err(e) => debug!("cannot sweep connections: {e}"),
+            }
+            if stuck_sweeps == STUCK_SWEEPS {
+                error!("listen queue has not drained for {STUCK_SWEEPS} s");
+                needs_new_accept_loop = true;
+            }
+            // systemd restarts nowd if this stops for WatchdogSec.
+            let healthy = !needs_new_accept_loop && stuck_sweeps < STUCK_SWEEPS;
+            if let Some(n) = notifier
+                .as_ref()
+                .filter(|n| n.watchdog.is_some() && healthy)
+            {
+                n.notify("WATCHDOG=1");
+            }
+        }
+    }
+
+    info!("stopping: no new connections, answering what is queued");
+    if let Some(n) = &notifier {
+        n.notify("STOPPING=1");
+    }
+    // Shutting the listening socket down refuses new connections at once and
+    // wakes tiny_http's accept thread; requests already read are still answered.
+    // SAFETY: the descriptor is open; shutdown does not close it.
+    unsafe { libc::shutdown(listener.as_raw_fd(), libc::SHUT_RDWR) };
+    let deadline = Instant::now() + DRAIN_TIME;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        match server.recv_timeout(left.min(Duration::from_millis(50))) {
+            Ok(Some(request)) => handle(request, max_error_us),
+            _ => break,
+        }
+    }
+    Ok(())
+}
+
+/// Hands tiny_http its own copy of the listening socket, so that a new accept
+/// loop can be started on the same socket if the old one dies.
+fn start_accept_loop(listener: &TcpListener) -> io::Result<Server> {
+    Server::from_listener(listener.try_clone()?, None).map_err(|e| io::Error::other(e.to_string()))
+}
+
+fn handle(request: tiny_http::Request, max_error_us: i64) {
+    let line = log::log_enabled!(log::Level::Debug).then(|| {
+        let peer = request.remote_addr().map_or("-".into(), |a| a.to_string());
+        format!("{} {} from {peer}", request.method(), request.url())
+    });
+    let result = http::respond(request, max_error_us);
+    if let Some(line) = line {
+        // A client that left is its own affair, not an error of the service.
+        match result {
+            Ok(status) => debug!("{line}: {status}"),
+            Err(e) => debug!("{line}: answer not delivered: {e}"),
+        }
+    }
 }
