@@ -108,8 +108,9 @@ fn serve(config: &cli::Config) -> io::Result<()> {
     // A replaced server still holds requests from connections it accepted;
     // it is polled until those connections have surely ended.
     let mut retired: Vec<(Server, Instant)> = Vec::new();
-    let mut needs_new_accept_loop = false;
-    let mut reaper = reaper::Reaper::default();
+    // Set while tiny_http's accept loop is down, until a new one starts.
+    let mut accept_down_since: Option<Instant> = None;
+    let mut reaper = reaper::Reaper::new();
     let mut stuck_sweeps = 0;
     let mut last_sweep = Instant::now();
 
@@ -129,8 +130,10 @@ fn serve(config: &cli::Config) -> io::Result<()> {
             Ok(None) => {}
             Err(e) => {
                 // tiny_http's accept thread reports one error and ends (EMFILE, ECONNABORTED...).
-                error!("accept loop stopped: {e}");
-                needs_new_accept_loop = true;
+                if accept_down_since.is_none() {
+                    error!("accept loop stopped: {e}");
+                    accept_down_since = Some(Instant::now());
+                }
             }
         }
         for (old, _) in &retired {
@@ -138,49 +141,52 @@ fn serve(config: &cli::Config) -> io::Result<()> {
                 handle(request, max_error_us);
             }
         }
-        if needs_new_accept_loop {
-            match start_accept_loop(&listener) {
-                Ok(new) => {
-                    info!("accept loop restarted");
-                    retired.push((std::mem::replace(&mut server, new), Instant::now()));
-                    needs_new_accept_loop = false;
-                }
-                // Out of descriptors: the reaper frees idle ones; try again next turn.
-                Err(e) => debug!("cannot restart the accept loop yet: {e}"),
-            }
+        if last_sweep.elapsed() < SWEEP_INTERVAL {
+            continue;
         }
 
-        if last_sweep.elapsed() >= SWEEP_INTERVAL {
-            last_sweep = Instant::now();
-            retired.retain(|(_, since)| since.elapsed() < reaper::MAX_CONNECTION_AGE * 2);
-            match reaper.sweep(last_sweep) {
-                Ok(sweep) => {
-                    if sweep.closed > 0 {
-                        debug!(
-                            "closed {} of {} connections past a deadline",
-                            sweep.closed, sweep.connections
-                        );
-                    }
-                    stuck_sweeps = if sweep.accept_queue > 0 {
-                        stuck_sweeps + 1
-                    } else {
-                        0
-                    };
+        // Once a second: deadlines, then the accept loop's health.
+        last_sweep = Instant::now();
+        retired.retain(|(_, since)| since.elapsed() < reaper::MAX_CONNECTION_AGE * 2);
+        match reaper.sweep(last_sweep) {
+            Ok(sweep) => {
+                if sweep.closed > 0 {
+                    debug!(
+                        "closed {} of {} connections past a deadline",
+                        sweep.closed, sweep.connections
+                    );
                 }
-                Err(e) => debug!("cannot sweep connections: {e}"),
+                stuck_sweeps = if sweep.accept_queue > 0 {
+                    stuck_sweeps + 1
+                } else {
+                    0
+                };
             }
-            if stuck_sweeps == STUCK_SWEEPS {
-                error!("listen queue has not drained for {STUCK_SWEEPS} s");
-                needs_new_accept_loop = true;
+            Err(e) => debug!("cannot sweep connections: {e}"),
+        }
+        if stuck_sweeps >= STUCK_SWEEPS && accept_down_since.is_none() {
+            error!("accept loop stopped: listen queue has not drained for {STUCK_SWEEPS} s");
+            accept_down_since = Some(Instant::now());
+        }
+        if let Some(since) = accept_down_since {
+            // After the sweep, which frees the descriptors idle clients held.
+            if let Ok(new) = start_accept_loop(&listener) {
+                info!(
+                    "accept loop restarted after {:.1} s",
+                    since.elapsed().as_secs_f64()
+                );
+                retired.push((std::mem::replace(&mut server, new), Instant::now()));
+                accept_down_since = None;
+                stuck_sweeps = 0;
             }
-            // systemd restarts nowd if this stops for WatchdogSec.
-            let healthy = !needs_new_accept_loop && stuck_sweeps < STUCK_SWEEPS;
-            if let Some(n) = notifier
-                .as_ref()
-                .filter(|n| n.watchdog.is_some() && healthy)
-            {
-                n.notify("WATCHDOG=1");
-            }
+        }
+        // systemd restarts nowd if this stops for WatchdogSec.
+        let healthy = accept_down_since.is_none();
+        if let Some(n) = notifier
+            .as_ref()
+            .filter(|n| n.watchdog.is_some() && healthy)
+        {
+            n.notify("WATCHDOG=1");
         }
     }
 

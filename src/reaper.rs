@@ -31,14 +31,44 @@ pub struct Sweep {
     pub accept_queue: u32,
 }
 
-#[derive(Default)]
+/// Descriptors held back for the sweep itself (the directory and one
+/// duplicate): when clients have taken every other one, the sweep is what
+/// frees them, so it must not need a free descriptor to run.
+const RESERVED_FDS: usize = 2;
+
 pub struct Reaper {
     /// When each open connection (by socket inode) was first seen.
     first_seen: HashMap<u64, Instant>,
+    reserve: Vec<fs::File>,
 }
 
 impl Reaper {
+    pub fn new() -> Reaper {
+        let mut reaper = Reaper {
+            first_seen: HashMap::new(),
+            reserve: Vec::new(),
+        };
+        reaper.refill_reserve();
+        reaper
+    }
+
     pub fn sweep(&mut self, now: Instant) -> io::Result<Sweep> {
+        self.reserve.clear(); // hand the reserved descriptors to this sweep
+        let result = self.sweep_connections(now);
+        self.refill_reserve();
+        result
+    }
+
+    fn refill_reserve(&mut self) {
+        while self.reserve.len() < RESERVED_FDS {
+            match fs::File::open("/dev/null") {
+                Ok(f) => self.reserve.push(f),
+                Err(_) => break, // taken meanwhile: the next sweep tries again
+            }
+        }
+    }
+
+    fn sweep_connections(&mut self, now: Instant) -> io::Result<Sweep> {
         let mut sweep = Sweep::default();
         let mut still_open = HashMap::with_capacity(self.first_seen.len());
         for entry in fs::read_dir("/proc/self/fd")? {

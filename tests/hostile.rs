@@ -1,0 +1,278 @@
+//! Hostile clients against the real binary: slow and idle connections, header
+//! floods, descriptor exhaustion and garbage. Each test prints what it measured.
+
+mod common;
+use common::*;
+use std::io::{ErrorKind, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::process::ExitStatusExt;
+use std::time::{Duration, Instant};
+
+/// What nowd promises (src/reaper.rs), plus a sweep interval of slack.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_CONNECTION_AGE: Duration = Duration::from_secs(30);
+const SWEEP_SLACK: Duration = Duration::from_millis(1500);
+
+/// True once the server has closed `s` (end of file or reset).
+fn closed_by_server(s: &mut TcpStream) -> bool {
+    s.set_nonblocking(true).unwrap();
+    let mut buf = [0u8; 512];
+    let closed = loop {
+        match s.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(_) => continue, // e.g. a 400 answer before the close
+            Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
+            Err(_) => break true,
+        }
+    };
+    s.set_nonblocking(false).unwrap();
+    closed
+}
+
+fn fresh_get_latency(nowd: &Nowd) -> Duration {
+    let start = Instant::now();
+    let r = get(nowd.addr, "/now");
+    assert_eq!(r.status, 200);
+    start.elapsed()
+}
+
+#[test]
+fn a_thousand_slow_clients_neither_delay_a_fresh_one_nor_stay_open() {
+    raise_nofile();
+    let nowd = Nowd::start();
+    let mut slow: Vec<TcpStream> = (0..1000)
+        .map(|i| {
+            let mut s = connect(nowd.addr).unwrap();
+            // Half say nothing at all, half start a request and stall (slowloris).
+            if i % 2 == 0 {
+                s.write_all(b"GET /now HTTP/1.1\r\nHost: nowd\r\nX-Slow: ")
+                    .unwrap();
+            }
+            s
+        })
+        .collect();
+    let opened = Instant::now();
+    std::thread::sleep(Duration::from_millis(300)); // let nowd accept them all
+    let rss_kib = nowd.status_kib("VmRSS:").unwrap();
+    let threads = nowd.threads().unwrap();
+
+    let worst = (0..50).map(|_| fresh_get_latency(&nowd)).max().unwrap();
+    eprintln!(
+        "1000 slow connections: worst fresh /now {worst:?}, nowd RSS {rss_kib} KiB, {threads} threads"
+    );
+    assert!(
+        worst < Duration::from_millis(100),
+        "fresh client waited {worst:?}"
+    );
+
+    // Every slow connection is cut off once it has been idle long enough.
+    let deadline = opened + IDLE_TIMEOUT + SWEEP_SLACK;
+    while !slow.is_empty() && Instant::now() < deadline + Duration::from_secs(1) {
+        slow.retain_mut(|s| !closed_by_server(s));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let cut_after = opened.elapsed();
+    eprintln!(
+        "slow connections cut off after {cut_after:?}; {} left open",
+        slow.len()
+    );
+    assert!(
+        slow.is_empty(),
+        "{} slow connections still open after {cut_after:?}",
+        slow.len()
+    );
+    assert!(
+        cut_after >= IDLE_TIMEOUT - Duration::from_millis(500),
+        "cut too early: {cut_after:?}"
+    );
+    assert_eq!(get(nowd.addr, "/now").status, 200);
+}
+
+#[test]
+fn keep_alive_connections_stay_open_while_in_use_and_close_when_idle() {
+    let nowd = Nowd::start();
+    let mut s = connect(nowd.addr).unwrap();
+    let mut reader = std::io::BufReader::new(s.try_clone().unwrap());
+    // Eight requests a second apart: longer than the idle timeout in all.
+    for i in 0..8 {
+        if i > 0 {
+            std::thread::sleep(Duration::from_secs(1));
+        }
+        s.write_all(b"GET /now HTTP/1.1\r\nHost: nowd\r\n\r\n")
+            .unwrap();
+        assert_eq!(
+            read_response(&mut reader, false).unwrap().status,
+            200,
+            "request {i}"
+        );
+    }
+    let idle_since = Instant::now();
+    let mut buf = [0u8; 1];
+    s.set_read_timeout(Some(IDLE_TIMEOUT * 3)).unwrap();
+    assert_eq!(
+        s.read(&mut buf).unwrap(),
+        0,
+        "server closes the idle connection"
+    );
+    let idle = idle_since.elapsed();
+    eprintln!("idle keep-alive connection closed after {idle:?}");
+    assert!(
+        idle >= IDLE_TIMEOUT - Duration::from_millis(500) && idle <= IDLE_TIMEOUT + SWEEP_SLACK,
+        "{idle:?}"
+    );
+}
+
+#[test]
+fn a_drip_fed_header_is_cut_at_the_connection_age_limit() {
+    let nowd = Nowd::start();
+    let mut s = connect(nowd.addr).unwrap();
+    let opened = Instant::now();
+    s.write_all(b"GET /now HTTP/1.1\r\nHost: nowd\r\n").unwrap();
+    // One header line a second: never idle, never finished.
+    let cut_after = loop {
+        std::thread::sleep(Duration::from_secs(1));
+        if closed_by_server(&mut s) || s.write_all(b"X-Drip: 1\r\n").is_err() {
+            break opened.elapsed();
+        }
+        assert!(
+            opened.elapsed() < MAX_CONNECTION_AGE + Duration::from_secs(5),
+            "never cut off"
+        );
+    };
+    eprintln!("drip-fed connection cut off after {cut_after:?}");
+    assert!(
+        cut_after >= MAX_CONNECTION_AGE - Duration::from_secs(1),
+        "{cut_after:?}"
+    );
+    assert!(
+        cut_after <= MAX_CONNECTION_AGE + SWEEP_SLACK + Duration::from_secs(1),
+        "{cut_after:?}"
+    );
+}
+
+/// Streams `line` forever (as fast as nowd reads) after a request line,
+/// sampling nowd's memory, until nowd ends or 30 s pass.
+fn flood(nowd: &mut Nowd, chunk: &[u8]) -> (Option<std::process::ExitStatus>, u64) {
+    let mut s = connect(nowd.addr).unwrap();
+    s.write_all(b"GET /now HTTP/1.1\r\nHost: nowd\r\n").unwrap();
+    s.set_write_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let start = Instant::now();
+    let mut peak_kib = 0;
+    while start.elapsed() < Duration::from_secs(30) {
+        if let Some(kib) = nowd.status_kib("VmHWM:") {
+            peak_kib = peak_kib.max(kib);
+        }
+        if let Some(status) = nowd.child.try_wait().unwrap() {
+            return (Some(status), peak_kib);
+        }
+        if s.write_all(chunk).is_err() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    (None, peak_kib)
+}
+
+/// nowd's heap cap (src/alloc.rs) plus thread stacks, binary and slack.
+const MEMORY_BOUND_KIB: u64 = 64 * 1024 + 32 * 1024;
+
+#[test]
+fn an_endless_header_line_ends_in_a_bounded_abort_not_a_swap_storm() {
+    let mut nowd = Nowd::start();
+    let (status, peak_kib) = flood(&mut nowd, &[b'a'; 64 * 1024]);
+    eprintln!("endless header line: nowd ended with {status:?}, peak RSS {peak_kib} KiB");
+    let status = status.expect("nowd ends (for systemd to restart it) instead of growing");
+    assert_eq!(status.signal(), Some(libc::SIGABRT), "{status:?}");
+    assert!(peak_kib < MEMORY_BOUND_KIB, "peak {peak_kib} KiB");
+}
+
+#[test]
+fn endless_header_lines_end_in_a_bounded_abort_too() {
+    let mut nowd = Nowd::start();
+    let headers = b"X-Flood: 0123456789abcdef\r\n".repeat(2048);
+    let (status, peak_kib) = flood(&mut nowd, &headers);
+    eprintln!("header flood: nowd ended with {status:?}, peak RSS {peak_kib} KiB");
+    let status = status.expect("nowd ends (for systemd to restart it) instead of growing");
+    assert_eq!(status.signal(), Some(libc::SIGABRT), "{status:?}");
+    assert!(peak_kib < MEMORY_BOUND_KIB, "peak {peak_kib} KiB");
+}
+
+#[test]
+fn descriptor_exhaustion_recovers_by_itself_while_the_attacker_holds_on() {
+    raise_nofile();
+    // 64 descriptors: room for about 30 connections (two descriptors each).
+    let mut nowd = Nowd::start_with(&[], Some(64));
+    let hoard: Vec<TcpStream> = (0..200).filter_map(|_| connect(nowd.addr).ok()).collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let exhausted = Instant::now();
+    // While the hoard lasts new clients are not served; once nowd has closed the
+    // idle hoarded connections, service must resume without a restart.
+    let recovered = loop {
+        if try_get(nowd.addr, "/now").is_ok_and(|r| r.status == 200) {
+            break exhausted.elapsed();
+        }
+        assert!(nowd.child.try_wait().unwrap().is_none(), "nowd exited");
+        assert!(
+            exhausted.elapsed() < Duration::from_secs(10),
+            "no recovery within 10 s"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    eprintln!(
+        "{} connections hoarded against 64 descriptors: serving again after {recovered:?}",
+        hoard.len()
+    );
+    assert!(
+        nowd.child.try_wait().unwrap().is_none(),
+        "the same process recovered"
+    );
+    drop(hoard);
+    for _ in 0..20 {
+        assert_eq!(get(nowd.addr, "/now").status, 200);
+    }
+}
+
+#[test]
+fn garbage_gets_400_or_a_closed_connection_and_nothing_breaks() {
+    let nowd = Nowd::start();
+    let long_target = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(100_000));
+    let inputs: Vec<Vec<u8>> = vec![
+        b"\r\n\r\n".to_vec(),
+        b"HELLO\r\n\r\n".to_vec(),
+        b"GET\r\n\r\n".to_vec(),
+        b"GET /now\r\n\r\n".to_vec(),
+        b"GET /now HTTP/9.9\r\n\r\n".to_vec(),
+        b"GET /now HTTP/1.1\r\nNo colon here\r\n\r\n".to_vec(),
+        b"GET /now HTTP/1.1\r\nHost: \xff\xfe\r\n\r\n".to_vec(),
+        b"GET /n\x00w HTTP/1.1\r\n\r\n".to_vec(),
+        b"GET /now HTTP/1.1\r\nContent-Length: -1\r\n\r\n".to_vec(),
+        b"GET /now HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n".to_vec(),
+        b"GET /now HTTP/1.1\r\nExpect: 100-sideways\r\n\r\n".to_vec(),
+        long_target.into_bytes(),
+        (0..=255u8).cycle().take(8192).collect(),
+        vec![0u8; 4096],
+    ];
+    for input in &inputs {
+        let mut s = connect(nowd.addr).unwrap();
+        s.set_read_timeout(Some(IDLE_TIMEOUT + SWEEP_SLACK + Duration::from_secs(1)))
+            .unwrap();
+        let _ = s.write_all(input);
+        let mut answer = Vec::new();
+        let started = Instant::now();
+        let _ = s.read_to_end(&mut answer); // until nowd closes (or resets) the connection
+        let text = String::from_utf8_lossy(&answer);
+        let status = text.split_whitespace().nth(1).unwrap_or("closed");
+        assert!(
+            matches!(status, "closed" | "400" | "404" | "405" | "417" | "505")
+                || text.starts_with("HTTP/1.1 200"),
+            "{:?}: got {text:?}",
+            String::from_utf8_lossy(&input[..input.len().min(40)])
+        );
+        assert!(started.elapsed() < IDLE_TIMEOUT + SWEEP_SLACK + Duration::from_millis(500));
+        assert_eq!(
+            get(nowd.addr, "/now").status,
+            200,
+            "still serving after garbage"
+        );
+    }
+}
