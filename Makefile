@@ -13,7 +13,7 @@ TARGET  := x86_64-unknown-linux-musl
 BINARY  := target/$(TARGET)/release/nowd
 export NOWD_BINARY := $(CURDIR)/$(BINARY)
 
-.PHONY: all run build lint test test-rust test-healthcheck test-cloudformation \
+.PHONY: all run build lint test test-rust test-container test-healthcheck test-cloudformation \
         test-image test-bench bench deps-rust clean
 
 all: build
@@ -32,10 +32,14 @@ lint: deps-rust
 	cargo fmt --check
 	cargo clippy --locked --all-targets -- -D warnings
 
-test: lint test-rust test-healthcheck test-cloudformation test-image test-bench
+test: lint test-rust test-container test-healthcheck test-cloudformation test-image test-bench
 
 test-rust: build
-	cargo test --locked --release --target $(TARGET)
+	cargo test --locked --release --target $(TARGET) -- --show-output
+
+# Builds the FROM-scratch image; runs it where a container engine can.
+test-container: build
+	tests/container-test.sh
 
 test-healthcheck: build
 	$(MAKE) -C healthcheck test
