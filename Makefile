@@ -35,6 +35,10 @@ lint: deps-rust
 test: lint test-rust test-container test-healthcheck test-cloudformation test-image test-bench
 
 test-rust: build
+	@# Static (static-pie keeps ASLR) and under 1 MiB, as the image and container assume.
+	@file $(BINARY) | grep -q 'static-pie linked\|statically linked' || { file $(BINARY); exit 1; }
+	@size=$$(stat -c %s $(BINARY)); echo "nowd binary: $$size bytes, $$(file -b $(BINARY) | cut -d, -f1-5)"; \
+	  [ $$size -lt 1048576 ] || { echo "binary is over 1 MiB" >&2; exit 1; }
 	cargo test --locked --release --target $(TARGET) -- --show-output
 
 # Builds the FROM-scratch image; runs it where a container engine can.
