@@ -22,6 +22,7 @@ run:
 	cargo run --release -- --log-level debug
 
 deps-rust:
+	@tools/ensure-apt file
 	@rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
 	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy rustfmt
 
