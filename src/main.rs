@@ -202,7 +202,8 @@ fn serve(config: &cli::Config) -> io::Result<()> {
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
         match server.recv_timeout(left.min(Duration::from_millis(50))) {
             Ok(Some(request)) => handle(request, max_error_us),
-            _ => break,
+            Ok(None) => break, // nothing more in flight
+            Err(_) => {}       // the accept thread reporting the shutdown
         }
     }
     Ok(())
