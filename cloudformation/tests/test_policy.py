@@ -4,6 +4,8 @@ catches a template altered to break it."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 import template_checks as tc
@@ -348,3 +350,42 @@ def test_every_check_is_shown_to_fail():
     exercised = {check for _, check in ALTERATIONS}
     untested = [c.__name__ for c in tc.ALL_CHECKS if c not in exercised]
     assert untested == []
+
+
+# ---------------------------------------------------------------------------
+# Deployment limits and documentation that must follow the template.
+
+
+def test_template_fits_template_body():
+    # create-stack --template-body takes at most 51,200 bytes; past that the
+    # template would have to be uploaded to S3 first.
+    assert tc.TEMPLATE_PATH.stat().st_size < 51_200
+
+
+def unscoped_actions_in_readme() -> set[str]:
+    readme = (tc.TEMPLATE_PATH.parent / "README.md").read_text()
+    section = readme.split("### API calls that allow no resource-level scoping", 1)[1]
+    section = section.split("Left out on purpose", 1)[0]
+    prefixes = {
+        "Elastic Load Balancing": "elasticloadbalancing",
+        "EC2 Auto Scaling": "autoscaling",
+        "EC2": "ec2",
+        "IAM": "iam",
+    }
+    actions = set()
+    for bullet in section.split("\n- ")[1:]:
+        service = next(p for label, p in prefixes.items() if bullet.startswith(label))
+        names = bullet.split(":", 1)[1].replace("\n", " ")
+        actions |= {f"{service}:{n}" for n in re.findall(r"`([A-Za-z]+)`", names)}
+    return actions
+
+
+def test_readme_lists_exactly_the_unscoped_actions():
+    res = tc.resources(TEMPLATE, {"UseThirdZone": False, "HasReviewerUser": True})
+    in_template = {
+        action
+        for _, st in tc.statements(res)
+        if tc.is_everything(st.get("Resource"))
+        for action in st["Action"]
+    }
+    assert unscoped_actions_in_readme() == in_template
