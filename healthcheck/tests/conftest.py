@@ -1,0 +1,328 @@
+"""Test servers for the healthcheck, all real sockets on loopback.
+
+TimeServer is an HTTP server (http.server in a thread) whose clock is off by a
+known skew; RawServer answers TCP connections with whatever a test wants
+(nothing, garbage, a trickle); SntpResponder is an SNTP server with a known
+offset. The healthcheck itself runs as a subprocess, like cron runs it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import email.utils
+import http.server
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Callable, List, Optional, Tuple
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+PROJECT = HERE.parent  # healthcheck/
+SCRIPT = PROJECT / "healthcheck.py"
+# The Python that runs the script: this one, or another to check that the
+# script still runs there (HEALTHCHECK_PYTHON=python3.9 make test).
+SCRIPT_PYTHON = os.environ.get("HEALTHCHECK_PYTHON") or sys.executable
+sys.path.insert(0, str(PROJECT))  # for the in-process tests: import healthcheck
+
+UTC = datetime.timezone.utc
+
+
+def ipv6_loopback_available() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+# --------------------------------------------------------------------------
+# HTTP time servers
+# --------------------------------------------------------------------------
+
+
+def format_time(t: float, fmt: str) -> str:
+    """t (seconds since 1970) as a timestamp body in one of the test formats."""
+    stamp = datetime.datetime.fromtimestamp(t, UTC)
+    if fmt == "micro":  # what nowd sends
+        return stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if fmt == "millis+0530":  # a fraction and a non-zero numeric offset
+        local = stamp.astimezone(datetime.timezone(datetime.timedelta(hours=5, minutes=30)))
+        return local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{local.microsecond // 1000:03d}+05:30"
+    if fmt == "seconds+0000":  # whole seconds (truncated), numeric UTC offset
+        return stamp.strftime("%Y-%m-%dT%H:%M:%S+00:00")
+    if fmt == "json":  # nowd's JSON shape
+        return json.dumps({"now": stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                           "unix_ns": int(t * 1e9), "clock": None})
+    raise ValueError(fmt)
+
+
+class TimeServer:
+    """An HTTP server on loopback whose clock reads time.time() + skew.
+
+    body: a format_time() format, "date-only" (a body without a timestamp and
+    a skewed Date header) or "nothing" (neither). delays: seconds to wait
+    before reading the clock, per request in turn (the last one repeats).
+    """
+
+    def __init__(self, skew: float = 0.0, body: str = "micro", status: int = 200,
+                 delays: Tuple[float, ...] = (0.0,), server_header: str = "test-server",
+                 healthz: Tuple[int, str] = (200, "ok"), host: str = "127.0.0.1",
+                 port: int = 0, keep_alive: bool = True) -> None:
+        self.skew, self.body, self.status, self.delays = skew, body, status, delays
+        self.server_header, self.healthz = server_header, healthz
+        self.requests: List[Tuple[str, str]] = []  # (path, Host header)
+        self._lock = threading.Lock()
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                with outer._lock:
+                    index = len(outer.requests)
+                    outer.requests.append((self.path, self.headers.get("Host", "")))
+                delay = outer.delays[min(index, len(outer.delays) - 1)]
+                if delay:
+                    time.sleep(delay)
+                now = time.time() + outer.skew  # the server's clock, read once
+                if self.path == "/healthz":
+                    status, text = outer.healthz[0], outer.healthz[1] + "\n"
+                elif outer.body == "date-only":
+                    status, text = outer.status, "hello, no time here\n"
+                elif outer.body == "nothing":
+                    status, text = outer.status, "hello, no time here\n"
+                else:
+                    status, text = outer.status, format_time(now, outer.body) + "\n"
+                payload = text.encode()
+                self.send_response_only(status)
+                self.send_header("Server", outer.server_header)
+                if outer.body != "nothing":
+                    self.send_header("Date", email.utils.formatdate(now, usegmt=True))
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+        class Server(http.server.ThreadingHTTPServer):
+            address_family = family
+            daemon_threads = True
+
+        self.httpd = Server((host, port), Handler)
+        self.host, self.port = host, self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,), daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}/now"
+
+    def paths(self) -> List[str]:
+        return [path for path, _host in self.requests]
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def time_server():
+    """A factory of TimeServers, all shut down after the test."""
+    servers: List[TimeServer] = []
+
+    def start(**kwargs) -> TimeServer:
+        server = TimeServer(**kwargs)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+# --------------------------------------------------------------------------
+# Raw TCP servers: hang, garbage, trickle
+# --------------------------------------------------------------------------
+
+
+class RawServer:
+    """Accepts TCP connections on loopback and hands each to behave(conn)."""
+
+    def __init__(self, behave: Callable[[socket.socket], None]) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}/now"
+        self.behave = behave
+        self.connections: List[socket.socket] = []
+        self.stopped = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while not self.stopped.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections.append(conn)
+            threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
+
+    def _handle(self, conn: socket.socket) -> None:
+        try:
+            self.behave(conn)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        self.stopped.set()
+        self.sock.close()
+        for conn in self.connections:
+            conn.close()
+
+
+@pytest.fixture
+def raw_server():
+    servers: List[RawServer] = []
+
+    def start(behave: Callable[[socket.socket], None]) -> RawServer:
+        server = RawServer(behave)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+# --------------------------------------------------------------------------
+# SNTP responder
+# --------------------------------------------------------------------------
+
+NTP_PACKET = struct.Struct("!BBbbII4sQQQQ")
+NTP_EPOCH_OFFSET_S = 2_208_988_800
+
+
+def to_ntp(t: float) -> int:
+    seconds = int(t)
+    return ((seconds + NTP_EPOCH_OFFSET_S) % (1 << 32)) << 32 | int((t - seconds) * (1 << 32))
+
+
+class SntpResponder:
+    """An SNTP server on a loopback ephemeral UDP port, its clock off by offset.
+
+    mode: "ok", "silent" (never answers), "bad-origin" (answers, but not to
+    the request sent), "unsynchronised" (leap indicator 3), "kiss" (stratum 0).
+    """
+
+    def __init__(self, offset: float = 0.0, mode: str = "ok", host: str = "127.0.0.1") -> None:
+        self.offset, self.mode = offset, mode
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
+                                  socket.SOCK_DGRAM)
+        self.sock.bind((host, 0))
+        self.port = self.sock.getsockname()[1]
+        self.spec = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
+        self.queries = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                data, peer = self.sock.recvfrom(512)
+            except OSError:
+                return
+            received = time.time() + self.offset
+            self.queries += 1
+            if self.mode == "silent" or len(data) < NTP_PACKET.size:
+                continue
+            request = NTP_PACKET.unpack_from(data)
+            leap, stratum, ref_id = 0, 2, b"TEST"
+            origin = request[10]  # the client's transmit timestamp, echoed
+            if self.mode == "bad-origin":
+                origin ^= 1 << 40
+            elif self.mode == "unsynchronised":
+                leap = 3
+            elif self.mode == "kiss":
+                stratum, ref_id = 0, b"RATE"
+            reply = NTP_PACKET.pack(
+                (leap << 6) | (4 << 3) | 4, stratum, 6, -20,
+                0x0000_0010, 0x0000_0020,  # root delay and dispersion: 0.2 ms, 0.5 ms
+                ref_id, to_ntp(received - 10), origin, to_ntp(received),
+                to_ntp(time.time() + self.offset),
+            )
+            try:
+                self.sock.sendto(reply, peer)
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def sntp_responder():
+    responders: List[SntpResponder] = []
+
+    def start(**kwargs) -> SntpResponder:
+        responder = SntpResponder(**kwargs)
+        responders.append(responder)
+        return responder
+
+    yield start
+    for responder in responders:
+        responder.close()
+
+
+# --------------------------------------------------------------------------
+# Running the check
+# --------------------------------------------------------------------------
+
+
+class CheckRun:
+    def __init__(self, proc: subprocess.CompletedProcess, elapsed: float) -> None:
+        self.returncode = proc.returncode
+        self.stdout, self.stderr = proc.stdout, proc.stderr
+        self.elapsed = elapsed
+        assert "Traceback" not in self.stdout + self.stderr, self.stdout + self.stderr
+
+    @property
+    def line(self) -> str:
+        lines = self.stdout.splitlines()
+        assert len(lines) == 1, self.stdout
+        return lines[0]
+
+    @property
+    def json(self) -> dict:
+        return json.loads(self.line)
+
+    def __repr__(self) -> str:
+        return f"<exit {self.returncode}: {self.stdout!r} {self.stderr!r}>"
+
+
+def run_check(*args: str, timeout: float = 30,
+              command: Optional[List[str]] = None) -> CheckRun:
+    """Run the script (or command) as cron would, and capture what it says."""
+    argv = (command or [SCRIPT_PYTHON, str(SCRIPT)]) + [str(arg) for arg in args]
+    started = time.monotonic()
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
+                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+    return CheckRun(proc, time.monotonic() - started)

@@ -1,0 +1,148 @@
+"""A service that does not answer properly is CRITICAL, quickly, without a traceback."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+from conftest import free_port, run_check
+
+
+def test_http_500(time_server):
+    server = time_server(status=500)
+    run = run_check(server.url)
+    assert run.returncode == 2, run
+    assert run.line.startswith("NOWD CRITICAL:")
+    assert "127.0.0.1: HTTP 500 Internal Server Error" in run.line
+
+
+def test_refused(time_server):
+    port = free_port()  # nothing listens there any more
+    run = run_check(f"http://127.0.0.1:{port}/now")
+    assert run.returncode == 2, run
+    assert "connection refused" in run.line
+
+
+def test_dns_failure():
+    run = run_check("http://no-such-host.invalid/now")
+    assert run.returncode == 2, run
+    assert "cannot resolve no-such-host.invalid" in run.line
+
+
+def test_garbage_instead_of_http(raw_server):
+    def garbage(conn: socket.socket) -> None:
+        conn.recv(4096)
+        conn.sendall(b"\x00\xff\xfe not HTTP at all\r\n\r\n")
+        conn.close()
+
+    run = run_check(raw_server(garbage).url)
+    assert run.returncode == 2, run
+    assert "bad HTTP answer" in run.line
+
+
+def test_closed_without_answer(raw_server):
+    def hang_up(conn: socket.socket) -> None:
+        conn.recv(4096)
+        conn.close()
+
+    run = run_check(raw_server(hang_up).url)
+    assert run.returncode == 2, run
+    assert "closed without an answer" in run.line
+
+
+def test_truncated_answer(raw_server):
+    def truncated(conn: socket.socket) -> None:
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n2026-11-")
+        conn.close()
+
+    run = run_check(raw_server(truncated).url)
+    assert run.returncode == 2, run
+    assert "bad HTTP answer: IncompleteRead" in run.line
+
+
+def test_no_timestamp_at_all(time_server):
+    server = time_server(body="nothing")
+    run = run_check(server.url)
+    assert run.returncode == 2, run
+    assert "no timestamp in the answer" in run.line
+
+
+def test_nowd_without_timestamp_does_not_fall_back_to_date(time_server):
+    """nowd always sends a timestamp; if it does not, it is broken."""
+    server = time_server(body="date-only", server_header="nowd")
+    run = run_check(server.url)
+    assert run.returncode == 2, run
+    assert "no RFC 3339 timestamp" in run.line
+
+
+def test_hung_server_is_critical_within_the_timeout(raw_server):
+    release = threading.Event()
+
+    def hang(conn: socket.socket) -> None:
+        conn.recv(4096)
+        release.wait(30)
+
+    server = raw_server(hang)
+    try:
+        run = run_check(server.url, "--timeout", "1")
+    finally:
+        release.set()
+    assert run.returncode == 2, run
+    assert "no answer within 1s" in run.line
+    assert 1.0 <= run.elapsed < 2.5, run.elapsed
+
+
+def test_hung_server_default_timeout(raw_server):
+    release = threading.Event()
+
+    def hang(conn: socket.socket) -> None:
+        conn.recv(4096)
+        release.wait(30)
+
+    server = raw_server(hang)
+    try:
+        run = run_check(server.url)
+    finally:
+        release.set()
+    assert run.returncode == 2, run
+    assert "no answer within 2s" in run.line
+    assert 2.0 <= run.elapsed < 3.5, run.elapsed
+
+
+def test_trickling_server_is_cut_at_the_timeout(raw_server):
+    """A byte now and then resets a socket timeout; the whole request is bounded."""
+    release = threading.Event()
+
+    def trickle(conn: socket.socket) -> None:
+        conn.recv(4096)
+        conn.sendall(b"HTTP/1.1 200 OK\r\n")
+        while not release.wait(0.2):
+            conn.sendall(b"X")
+
+    server = raw_server(trickle)
+    try:
+        run = run_check(server.url, "--timeout", "1")
+    finally:
+        release.set()
+    assert run.returncode == 2, run
+    assert "no answer within 1s" in run.line
+    assert run.elapsed < 2.5, run.elapsed
+
+
+def test_not_listening_on_ipv6_is_critical_too(time_server):
+    """One bad address among good ones makes the service CRITICAL."""
+    server = time_server()
+    run = run_check(f"http://localhost:{server.port}/now",
+                    "--address", "127.0.0.1", "--address", "::1", "--json")
+    report = run.json
+    assert (run.returncode, report["status"]) == (2, "CRITICAL"), run
+    by_address = {a["address"]: a for a in report["addresses"]}
+    assert by_address["127.0.0.1"]["status"] == "OK"
+    assert by_address["::1"]["status"] == "CRITICAL"
+    assert by_address["::1"]["error"] in ("connection refused",
+                                          "Cannot assign requested address",
+                                          "Network is unreachable")
+    # The offset shown is the one address that gave one.
+    assert abs(report["offset_s"]) < 0.05
+    assert report["reasons"][0].startswith("[::1]: ")

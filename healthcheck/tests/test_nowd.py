@@ -1,0 +1,134 @@
+"""Against the real nowd binary on loopback.
+
+The binary is $NOWD_BINARY (the top Makefile sets it), else the release build
+in ../target. A missing binary fails these tests: it is not a reason to skip.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import PROJECT, free_port, ipv6_loopback_available, run_check
+
+DEFAULT_BINARY = PROJECT.parent / "target" / "x86_64-unknown-linux-musl" / "release" / "nowd"
+OFFSET_LIMIT_S = 0.005  # nowd and the check share one clock: only the method's error
+
+
+def nowd_binary() -> Path:
+    path = Path(os.environ.get("NOWD_BINARY") or DEFAULT_BINARY)
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        pytest.fail(f"no nowd binary at {path}: build it first (make build at the top)")
+    return path
+
+
+class Nowd:
+    def __init__(self, listen_host: str, connect_host: str) -> None:
+        self.port = free_port(connect_host)
+        listen = f"[{listen_host}]" if ":" in listen_host else listen_host
+        self.proc = subprocess.Popen(
+            [str(nowd_binary()), "--listen", f"{listen}:{self.port}", "--log-level", "warn"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        host = f"[{connect_host}]" if ":" in connect_host else connect_host
+        self.base = f"http://{host}:{self.port}"
+        self.url = f"{self.base}/now"
+        deadline = time.monotonic() + 10
+        while True:  # until it answers
+            try:
+                with socket.create_connection((connect_host, self.port), timeout=0.2):
+                    break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    pytest.fail(f"nowd did not start: {self.proc.stderr.read()!r}")
+                time.sleep(0.02)
+
+    def healthz(self):
+        try:
+            with urllib.request.urlopen(f"{self.base}/healthz", timeout=2) as answer:
+                return answer.status, answer.read().decode().strip()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode().strip()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def nowd():
+    server = Nowd("127.0.0.1", "127.0.0.1")
+    yield server
+    server.stop()
+
+
+def assert_ok_or_only_unsynchronised(report: dict, healthz) -> None:
+    """OK; or WARNING only because the kernel says its clock is unsynchronised,
+    which the output says in nowd's own words."""
+    status, reason = healthz
+    if status == 200:
+        assert report["status"] == "OK", report
+        assert report["reasons"] == []
+    else:
+        assert status == 503 and "not synchronized" in reason, healthz
+        assert report["status"] == "WARNING", report
+        assert report["reasons"] == [f"127.0.0.1: healthz 503: {reason}"]
+
+
+def test_nowd_offset_near_zero(nowd):
+    run = run_check(nowd.url, "--json")
+    report = run.json
+    assert abs(report["offset_s"]) < OFFSET_LIMIT_S, report
+    assert report["rtt_s"] < 0.1, report
+    address = report["addresses"][0]
+    assert address["server"] == "nowd" and address["time_source"] == "body"
+    assert address["samples"] == 5
+    assert_ok_or_only_unsynchronised(report, nowd.healthz())
+    assert run.returncode == {"OK": 0, "WARNING": 1}[report["status"]]
+
+
+def test_nowd_text_line(nowd):
+    run = run_check(nowd.url)
+    status, reason = nowd.healthz()
+    expected = "NOWD OK: offset " if status == 200 else "NOWD WARNING: offset "
+    assert run.line.startswith(expected), run
+    assert "(rtt " in run.line and "1 address; local clock trusted)" in run.line
+    if status != 200:
+        assert f" - 127.0.0.1: healthz 503: {reason} | offset=" in run.line
+
+
+def test_nowd_skew_seen_through_ntp(nowd, sntp_responder):
+    """nowd's clock is this machine's: an NTP server 1.5 s ahead makes both
+    1.5 s slow, and the check says so."""
+    ntp = sntp_responder(offset=+1.5)
+    run = run_check(nowd.url, "--ntp-server", ntp.spec, "--json")
+    assert (run.returncode, run.json["status"]) == (2, "CRITICAL"), run
+    assert abs(run.json["offset_s"] + 1.5) < OFFSET_LIMIT_S + run.json["uncertainty_s"]
+
+
+@pytest.mark.skipif(not ipv6_loopback_available(), reason="no IPv6 loopback")
+def test_nowd_dual_stack_both_addresses():
+    """nowd on [::] takes IPv4 and IPv6: both addresses are checked."""
+    server = Nowd("::", "::1")
+    try:
+        url = f"http://localhost:{server.port}/now"
+        run = run_check(url, "--address", "127.0.0.1", "--address", "::1", "--json")
+    finally:
+        server.stop()
+    report = run.json
+    assert [a["address"] for a in report["addresses"]] == ["127.0.0.1", "::1"]
+    for address in report["addresses"]:
+        assert address["error"] is None, address
+        assert abs(address["offset_s"]) < OFFSET_LIMIT_S, address
+    assert report["status"] in ("OK", "WARNING"), report
