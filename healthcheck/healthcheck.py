@@ -249,14 +249,6 @@ class Target:
     port: int
     path: str
 
-    @property
-    def base_url(self) -> str:
-        return f"{self.scheme}://{format_host_port(self.host, self.port)}"
-
-
-def format_host_port(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
 
 def parse_target(url: str) -> Target:
     parts = urllib.parse.urlsplit(url)
@@ -336,9 +328,14 @@ class _Connection:
 
     def get(self, path: str) -> Tuple[int, int, http.client.HTTPResponse, bytes]:
         """GET path; returns (t_send_ns, t_recv_ns, response, body)."""
+        started = time.monotonic()
         if self.conn.sock is None:
-            self.conn.connect()  # the TCP (and TLS) handshake is not timed
-        deadline = _Deadline(self.timeout)
+            self.conn.connect()  # the TCP (and TLS) handshake: not in the round trip
+        remaining = self.timeout - (time.monotonic() - started)  # but in the timeout
+        if remaining <= 0:
+            self.close()
+            raise socket.timeout("timed out")
+        deadline = _Deadline(remaining)
         deadline.start(self.conn.sock)
         try:
             t_send_ns, p_send = now_ns()
@@ -388,10 +385,10 @@ def describe_error(error: BaseException, timeout: float) -> str:
         return f"no answer within {timeout:g}s"
     if isinstance(error, ConnectionRefusedError):
         return "connection refused"
+    if isinstance(error, ssl.SSLCertVerificationError):
+        return f"TLS error: {error.verify_message or error.reason}"
     if isinstance(error, ssl.SSLError):
         return f"TLS error: {error.reason or error}"
-    if isinstance(error, ssl.CertificateError):
-        return f"TLS error: {error}"
     if isinstance(error, http.client.RemoteDisconnected):
         return "connection closed without an answer"
     if isinstance(error, http.client.HTTPException):
@@ -434,19 +431,19 @@ def measure_address(
     """Take the samples from one address, then read /healthz if it is nowd."""
     result = AddressResult(address)
     conn = _Connection(target, address, timeout)
+    stage = ""
     try:
         for _ in range(samples):
             result.samples.append(take_sample(conn, target, result))
         if server_header_is_nowd(result.server):
+            stage = "healthz: "
             read_healthz(conn, result)
     except CheckError as error:
-        result.error = str(error)
+        result.error = stage + str(error)
     except Exception as error:  # noqa: BLE001 - any failure is this address's verdict
-        result.error = describe_error(error, timeout)
+        result.error = stage + describe_error(error, timeout)
     finally:
         conn.close()
-    if result.error:
-        result.samples.clear()  # a failing address is judged by its failure
     return result
 
 
@@ -637,10 +634,9 @@ def ceil_ms(seconds: float) -> float:
 
 def judge_address(result: AddressResult, clock: LocalClock, options: Options,
                   show_offset: bool) -> AddressVerdict:
-    if result.error is not None:
-        return AddressVerdict(result, CRITICAL, [result.error])
     best = result.best
-    assert best is not None
+    if best is None:  # the address failed before it gave a time
+        return AddressVerdict(result, CRITICAL, [result.error or "no answer"])
     # server - reference = (server - local) - (reference - local)
     offset_s = best.offset_s - clock.offset_s
     uncertainty_s = best.uncertainty_s + clock.uncertainty_s
@@ -657,6 +653,9 @@ def judge_address(result: AddressResult, clock: LocalClock, options: Options,
         status = max(status, WARNING)
         why = f": {result.healthz_reason}" if result.healthz_reason else ""
         reasons.append(f"healthz {result.healthz_status}{why}")
+    if result.error is not None:  # it gave a time, then failed
+        status = CRITICAL
+        reasons.append(result.error)
     return AddressVerdict(result, status, reasons, offset_s, uncertainty_s)
 
 

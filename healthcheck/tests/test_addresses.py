@@ -142,3 +142,14 @@ def test_other_servers_healthz_is_not_read(time_server):
     run = run_check(server.url, "--samples", "3")
     assert run.returncode == 0, run
     assert server.paths() == ["/now"] * 3
+
+
+def test_nowd_healthz_hanging_is_critical(time_server):
+    """/now answers but /healthz hangs: the address is not healthy, and the
+    reason says which request hung."""
+    server = time_server(server_header="nowd", delays=(0.0, 3.0))
+    run = run_check(server.url, "--samples", "1", "--timeout", "1")
+    assert run.returncode == 2, run
+    assert run.line.startswith("NOWD CRITICAL: offset +0.00"), run  # /now did answer
+    assert " - 127.0.0.1: healthz: no answer within 1s | offset=" in run.line
+    assert run.elapsed < 2.5

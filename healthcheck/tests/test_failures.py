@@ -146,3 +146,14 @@ def test_not_listening_on_ipv6_is_critical_too(time_server):
     # The offset shown is the one address that gave one.
     assert abs(report["offset_s"]) < 0.05
     assert report["reasons"][0].startswith("[::1]: ")
+
+
+def test_hang_after_some_samples(time_server):
+    """Two quick answers, then a hang: CRITICAL, with the time it did give."""
+    server = time_server(skew=+0.3, delays=(0.0, 0.0, 3.0))
+    run = run_check(server.url, "--timeout", "1", "--json")
+    report = run.json
+    assert (run.returncode, report["status"]) == (2, "CRITICAL"), run
+    assert report["reasons"] == ["127.0.0.1: no answer within 1s"]
+    assert report["addresses"][0]["samples"] == 2
+    assert abs(report["offset_s"] - 0.3) <= report["rtt_s"] / 2 + 0.005
