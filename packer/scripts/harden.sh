@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# Step 3 of the nowd image: harden the OS. The image is immutable: it is
+# replaced by a new build, never upgraded or logged into, so everything that
+# exists for upgrades or logins goes. SSH is only disabled here (the build
+# still talks to this instance over it); cleanup.sh removes it last.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+# --- Packages not needed --------------------------------------------------------
+# No automatic upgrades: a new image replaces the old one. No compilers, no
+# mail, no cron (systemd timers do the little that is left), no network
+# clients or servers that nothing here uses.
+unwanted=(
+  unattended-upgrades apt-listchanges needrestart reportbug installation-report
+  gcc gcc-14 g++ g++-14 cpp cpp-14 make build-essential
+  exim4 exim4-base exim4-daemon-light postfix
+  cron cron-daemon-common anacron at
+  telnet inetutils-telnet ftp tnftp netcat-openbsd netcat-traditional rsync
+  nfs-common rpcbind avahi-daemon ntpsec ntpsec-ntpdate ntpdate systemd-timesyncd
+)
+purge=()
+for pkg in "${unwanted[@]}"; do
+  if installed "$pkg"; then purge+=("$pkg"); fi
+done
+if [ "${#purge[@]}" -gt 0 ]; then
+  echo "harden: purging ${purge[*]}"
+  apt-get purge -y -qq "${purge[@]}"
+fi
+apt-get autoremove --purge -y -qq
+# Packages removed earlier but whose configuration stayed behind.
+mapfile -t leftover < <(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' | awk '$1 == "rc" { print $2 }')
+if [ "${#leftover[@]}" -gt 0 ]; then
+  dpkg --purge "${leftover[@]}"
+fi
+
+# No periodic apt runs at all (unattended-upgrades is gone; these would still
+# download package lists at random times).
+systemctl mask apt-daily.timer apt-daily-upgrade.timer apt-daily.service apt-daily-upgrade.service
+
+# No first-boot wizard: it would wait for answers on the serial console.
+systemctl mask systemd-firstboot.service
+
+# --- SSH -------------------------------------------------------------------------
+# Off from the next boot on (this build's own session keeps running).
+# cleanup.sh removes the package as the build's last change.
+if systemctl list-unit-files ssh.service >/dev/null 2>&1; then
+  systemctl disable ssh.service ssh.socket 2>/dev/null || true
+  systemctl mask ssh.service ssh.socket
+fi
+
+# --- Logins ----------------------------------------------------------------------
+# Nobody logs in (no sshd, no passwords), but the defaults should still be
+# strict for whatever creates a user or a file: umask 027, password hashing
+# with many rounds, password ageing.
+set_login_def() {
+  if grep -qE "^[#[:space:]]*$1[[:space:]]" /etc/login.defs; then
+    sed -i -E "s|^[#[:space:]]*$1[[:space:]].*|$1 $2|" /etc/login.defs
+  else
+    echo "$1 $2" >> /etc/login.defs
+  fi
+}
+set_login_def UMASK 027
+set_login_def SHA_CRYPT_MIN_ROUNDS 100000
+set_login_def SHA_CRYPT_MAX_ROUNDS 100000
+set_login_def YESCRYPT_COST_FACTOR 8
+set_login_def PASS_MAX_DAYS 90
+set_login_def PASS_MIN_DAYS 1
+set_login_def PASS_WARN_AGE 14
+# Shells started by root (a console in an emergency) get the same umask.
+echo 'umask 027' > /etc/profile.d/90-nowd-umask.sh
+chmod 0644 /etc/profile.d/90-nowd-umask.sh
+
+# --- Core dumps -------------------------------------------------------------------
+# Also limited by limits.d, coredump.conf.d and fs.suid_dumpable (files/).
+mkdir -p /etc/systemd/system.conf.d
+printf '[Manager]\nDefaultLimitCORE=0\n' > /etc/systemd/system.conf.d/90-nowd-no-core.conf
+chmod 0644 /etc/systemd/system.conf.d/90-nowd-no-core.conf
+
+# --- File permissions ---------------------------------------------------------
+# Configuration that only root needs to read.
+for f in /etc/crontab /etc/ssh/sshd_config /etc/sudoers /boot/grub/grub.cfg; do
+  if [ -f "$f" ]; then chmod go-rwx "$f"; fi
+done
+for d in /etc/cron.d /etc/cron.daily /etc/cron.hourly /etc/cron.weekly /etc/cron.monthly /etc/sudoers.d; do
+  if [ -d "$d" ]; then chmod 0700 "$d"; fi
+done
+chmod 0700 /root
+# Home directories are private to their owners.
+for d in /home/*; do
+  if [ -d "$d" ]; then chmod 0750 "$d"; fi
+done
+
+echo "harden: done"

@@ -1,0 +1,430 @@
+#!/usr/bin/env bash
+# Boot test of the nowd image, without AWS:
+#  1. a Debian 13 (trixie) root file system from debootstrap, cached between
+#     runs (keyed by suite and package list), stands in for Debian's AMI;
+#  2. a copy of it gets what an EC2 build instance has that the image must
+#     not keep (authorized keys, cloud-init instance state), then the files
+#     packer uploads, in the same staging directory, and the same provisioning
+#     scripts, unchanged and in the template's order, as root in a chroot;
+#  3. it boots with systemd as PID 1 (systemd-nspawn) in a network namespace
+#     of its own, wired by a veth pair to a second namespace the probes run
+#     in (10.213.0.0/30 and fd6e:6f77:6400::/64; neither namespace has a route
+#     anywhere else, so no probe can leave this machine);
+#  4. checks from outside and inside, and prints the measurements.
+# Needs root. Usage: boot-test.sh (NOWD_BINARY=/abs/path/to/nowd)
+set -euo pipefail
+
+here="$(cd "$(dirname "$0")" && pwd)"
+packer_dir="$(dirname "$here")"
+repo="$(dirname "$packer_dir")"
+binary="${NOWD_BINARY:-$repo/target/x86_64-unknown-linux-musl/release/nowd}"
+python="${PYTHON:-$repo/.venv/bin/python}"
+cache_root="${NOWD_IMAGE_CACHE:-/var/cache/nowd-image}"
+cache_max_age_days="${NOWD_IMAGE_CACHE_DAYS:-7}"
+mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+suite=trixie
+# Debian's AMI has these (and more); lynis is for the audit below only.
+base_packages=(systemd systemd-sysv dbus udev iproute2 procps sudo apt
+               openssh-server unattended-upgrades chrony nftables lynis)
+
+guest4=10.213.0.2 probe4=10.213.0.1
+guest6=fd6e:6f77:6400::2 probe6=fd6e:6f77:6400::1
+ns_guest="nowd-guest-$$" ns_probe="nowd-probe-$$"
+
+failures=0
+declare -a summary=()
+log() { printf '\n== %s\n' "$*"; }
+ok() { printf '   ok: %s\n' "$*"; }
+fail() { printf '   FAIL: %s\n' "$*" >&2; failures=$((failures + 1)); }
+measure() { summary+=("$(printf '%-32s %s' "$1" "$2")"); printf '   %s: %s\n' "$1" "$2"; }
+indent() { sed 's/^/   /'; }
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+
+[ "$(id -u)" -eq 0 ] || { echo "boot-test: needs root" >&2; exit 1; }
+[ -x "$binary" ] || { echo "boot-test: no nowd binary at $binary (make build)" >&2; exit 1; }
+[ -x "$python" ] || python=python3
+
+work="" nspawn_pid=""
+cleanup() {
+  set +e
+  if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
+    kill -TERM "$nspawn_pid"  # nspawn asks the guest's systemd to power off
+    for _ in $(seq 50); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$nspawn_pid" 2>/dev/null
+    wait "$nspawn_pid" 2>/dev/null
+  fi
+  ip netns del "$ns_guest" 2>/dev/null
+  ip netns del "$ns_probe" 2>/dev/null
+  if [ -n "$work" ] && [ -d "$work" ]; then
+    findmnt -rn -o TARGET | grep -F "$work/" | sort -r | xargs -r -n1 umount -l
+    rm -rf --one-file-system "$work"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# Namespaces left by a run that was killed hard (its PID is gone).
+for ns in $(ip netns list | awk '{ print $1 }' | grep -E '^nowd-(guest|probe)-[0-9]+$' || true); do
+  kill -0 "${ns##*-}" 2>/dev/null || ip netns del "$ns"
+done
+
+# --- 1. Base root file system -------------------------------------------------
+log "base: Debian $suite root file system"
+key="$(printf '%s\n' "$suite" "${base_packages[@]}" | sha256sum | cut -c1-12)"
+cache="$cache_root/$suite-$key"
+if [ -f "$cache/complete" ] && [ -z "$(find "$cache/complete" -mtime +"$cache_max_age_days")" ]; then
+  ok "cached: $cache ($(cat "$cache/complete"))"
+else
+  t="$(now)"
+  rm -rf "$cache" "$cache.tmp"
+  mkdir -p "$cache.tmp"
+  debootstrap --variant=minbase --include="$(IFS=,; echo "${base_packages[*]}")" \
+    "$suite" "$cache.tmp/rootfs" "$mirror" > "$cache.tmp/debootstrap.log" 2>&1 \
+    || { tail -20 "$cache.tmp/debootstrap.log" >&2; exit 1; }
+  rm -rf "$cache.tmp/rootfs/var/cache/apt/archives/"*.deb
+  date -u +%FT%TZ > "$cache.tmp/complete"
+  mv "$cache.tmp" "$cache"
+  # Older caches (another package list) are of no use any more.
+  find "$cache_root" -mindepth 1 -maxdepth 1 -name "$suite-*" ! -path "$cache" -exec rm -rf {} +
+  ok "built $cache in $(elapsed "$t" "$(now)") s"
+fi
+
+work="$(mktemp -d /var/tmp/nowd-boot.XXXXXX)"
+root="$work/rootfs"
+cp -a "$cache/rootfs" "$root"
+
+# A chroot in mount and network namespaces of its own: the mounts vanish with
+# it, and nothing in it can reach a network.
+in_chroot() {
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  unshare --mount --net --propagation private -- /bin/sh -c '
+    r="$1"; shift
+    mount -t proc proc "$r/proc" && mount -t sysfs -o ro sysfs "$r/sys" &&
+    mount --rbind /dev "$r/dev" && exec chroot "$r" "$@"' in_chroot "$root" "$@"
+}
+
+# --- 2. What the EC2 build instance has, then the provisioning --------------------
+log "provision: the packer steps, in a chroot"
+in_chroot useradd --create-home --shell /bin/bash admin
+for d in /home/admin/.ssh /root/.ssh; do
+  mkdir -p "$root$d"
+  echo "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBuildInstanceKeyForTheBootTestOnly0000000 packer" \
+    > "$root$d/authorized_keys"
+done
+# Debian's AMI has the security suite in its sources (debootstrap writes only
+# the release).
+cat > "$root/etc/apt/sources.list.d/debian.sources" <<EOF
+Types: deb
+URIs: $mirror
+Suites: $suite $suite-updates
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+
+Types: deb
+URIs: http://security.debian.org/debian-security
+Suites: $suite-security
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+EOF
+rm -f "$root/etc/apt/sources.list"
+mkdir -p "$root/var/lib/cloud/instances/i-0123456789abcdef0" "$root/var/lib/cloud/data"
+ln -sfn /var/lib/cloud/instances/i-0123456789abcdef0 "$root/var/lib/cloud/instance"
+[ -n "$(find "$root/etc/ssh" -name 'ssh_host_*')" ] || fail "base has no SSH host keys to remove"
+
+# As packer's file provisioners upload them.
+staging=/tmp/nowd-image
+mkdir -p "$root$staging/files"
+cp "$binary" "$root$staging/nowd"
+cp "$repo/systemd/nowd.service" "$root$staging/nowd.service"
+cp -a "$packer_dir/files/." "$root$staging/files/"
+
+mapfile -t steps < <(grep -oE 'scripts/[a-z_-]+\.sh' "$packer_dir/nowd.pkr.hcl")
+[ "${#steps[@]}" -gt 0 ] || { echo "boot-test: no scripts in nowd.pkr.hcl" >&2; exit 1; }
+n=0
+for step in "${steps[@]}"; do
+  n=$((n + 1))
+  printf -- '-- %s\n' "$step"
+  # packer uploads each script to /tmp/script_NNNN.sh and runs it as root.
+  cp "$packer_dir/$step" "$root/tmp/script_$n.sh"
+  chmod +x "$root/tmp/script_$n.sh"
+  t="$(now)"
+  if in_chroot env NOWD_STAGING="$staging" "/tmp/script_$n.sh" > "$work/step-$n.log" 2>&1; then
+    sed 's/^/   | /' "$work/step-$n.log" | grep -vE '^   \| (install: /|Selecting|Preparing|Unpacking|Removing|Purging|Processing|\(Reading)' | tail -25
+    ok "$step ($(elapsed "$t" "$(now)") s)"
+  else
+    sed 's/^/   | /' "$work/step-$n.log" | tail -40 >&2
+    fail "$step"
+    exit 1
+  fi
+  rm -f "$root/tmp/script_$n.sh"
+done
+image_mib="$(du -sx --block-size=1M "$root" | cut -f1)"
+measure "image size (root fs)" "$image_mib MiB (lynis included, for the audit)"
+
+# The image's own systemd judges the unit.
+score="$(in_chroot systemd-analyze security --offline=true /etc/systemd/system/nowd.service 2>&1 \
+         | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')"
+measure "unit exposure (trixie's analyze)" "$score"
+awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 1.5) }' || fail "exposure $score is above 1.5"
+
+# Test-only additions, after the image is measured: the clock probe and the
+# lynis profile.
+mkdir -p "$root/opt/nowd-test"
+cc -static -Os -o "$root/opt/nowd-test/clockprobe" "$here/clockprobe.c"
+cp "$here/lynis-container.prf" "$root/opt/nowd-test/lynis.prf"
+
+# --- 3. Boot --------------------------------------------------------------------
+log "boot: systemd-nspawn in network namespace $ns_guest"
+ip netns add "$ns_guest"
+ip netns add "$ns_probe"
+ip link add probe0 netns "$ns_probe" type veth peer name host0 netns "$ns_guest"
+ip -n "$ns_guest" link set lo up
+ip -n "$ns_probe" link set lo up
+ip -n "$ns_guest" addr add "$guest4/30" dev host0
+ip -n "$ns_guest" addr add "$guest6/64" dev host0 nodad
+ip -n "$ns_probe" addr add "$probe4/30" dev probe0
+ip -n "$ns_probe" addr add "$probe6/64" dev probe0 nodad
+ip -n "$ns_guest" link set host0 up
+ip -n "$ns_probe" link set probe0 up
+# Every probe below runs in the probe namespace, whose only routes are the
+# two on-link prefixes: make sure of it before sending anything.
+routes="$(ip -n "$ns_probe" route show; ip -n "$ns_probe" -6 route show | grep -v '^fe80\|^multicast')"
+if grep -q default <<<"$routes"; then echo "boot-test: probe namespace has a default route" >&2; exit 1; fi
+probe() { ip netns exec "$ns_probe" "$@"; }
+
+# systemd-sysctl.service does not run in a container (/proc/sys is read-only
+# there, only /proc/sys/net is the guest's own), so apply the image's net.*
+# keys to the guest's namespace as it would at boot. The kernel.* and fs.*
+# keys would be this machine's, and are left alone.
+applied=0
+while IFS='=' read -r k v; do
+  k="$(echo "$k" | xargs)" v="$(echo "$v" | xargs)"
+  if ip netns exec "$ns_guest" sysctl -q -w "$k=$v" 2>/dev/null; then
+    applied=$((applied + 1))
+  else
+    echo "   sysctl $k: not per network namespace, left to the real boot"
+  fi
+done < <(grep -hE '^net\.' "$root"/etc/sysctl.d/*.conf)
+ok "$applied net.* sysctl keys applied to the guest's namespace"
+
+t_boot="$(now)"
+systemd-nspawn --boot --keep-unit --register=no --quiet -D "$root" \
+  --network-namespace-path="/run/netns/$ns_guest" --capability=CAP_NET_ADMIN \
+  --system-call-filter='adjtimex clock_adjtime' --console=pipe \
+  < /dev/null > "$work/console.log" 2>&1 &
+nspawn_pid=$!
+
+leader=""
+for _ in $(seq 100); do
+  leader="$(pgrep -P "$nspawn_pid" | head -1 || true)"
+  [ -n "$leader" ] && [ "$(cat "/proc/$leader/comm" 2>/dev/null)" = systemd ] && break
+  sleep 0.05
+done
+[ -n "$leader" ] || { cat "$work/console.log" >&2; echo "boot-test: no systemd under nspawn" >&2; exit 1; }
+in_guest() { nsenter -t "$leader" -m -u -i -n -p -C -r -w -- "$@"; }
+
+first=""
+for _ in $(seq 600); do
+  if probe curl -sf --max-time 1 -o /dev/null "http://$guest4/now"; then first="$(now)"; break; fi
+  kill -0 "$nspawn_pid" 2>/dev/null || break
+  sleep 0.05
+done
+if [ -z "$first" ]; then
+  fail "GET /now never answered"
+  in_guest systemctl --no-pager --failed >&2 || true
+  for u in nftables systemd-sysctl nowd; do
+    in_guest journalctl --no-pager -n 15 -u "$u.service" >&2 || true
+  done
+  exit 1
+fi
+measure "boot to first GET /now" "$(elapsed "$t_boot" "$first") s"
+
+state="$(in_guest timeout 30 systemctl is-system-running --wait 2>/dev/null || true)"
+echo "   system state: $state"
+in_guest systemctl --no-legend --failed | sed 's/^/   failed unit: /' || true
+[ "$(in_guest systemctl is-active nftables.service)" = active ] || fail "nftables.service is not active"
+
+# --- 4. From outside --------------------------------------------------------------
+log "outside: HTTP"
+body="$(probe curl -sS --max-time 2 "http://$guest4/now")"
+if [[ "$body" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$ ]]; then ok "GET /now (IPv4): $body"; else fail "GET /now: '$body'"; fi
+body6="$(probe curl -sS --max-time 2 "http://[$guest6]/now")"
+if [[ "$body6" =~ ^[0-9]{4}- ]]; then ok "GET /now (IPv6): $body6"; else fail "GET /now over IPv6: '$body6'"; fi
+json="$(probe curl -sS --max-time 2 -H 'Accept: application/json' "http://$guest4/now")"
+echo "   JSON: $json"
+if "$python" - "$json" <<'EOF'
+import json, sys
+d = json.loads(sys.argv[1])
+c = d["clock"]
+assert isinstance(c, dict), "clock is null"
+assert isinstance(c["synchronized"], bool)
+assert isinstance(c["max_error_us"], int) and isinstance(c["est_error_us"], int)
+EOF
+then ok "clock fields present (adjtimex works in the sandbox)"; else fail "JSON clock fields missing or null"; fi
+health="$(probe curl -s --max-time 2 -o "$work/healthz" -w '%{http_code}' "http://$guest4/healthz" || true)"
+echo "   GET /healthz: $health $(head -c 200 "$work/healthz")"
+echo "   (this machine's own clock is what the guest reads: 503 here only says the host is not NTP-synchronised)"
+
+log "outside: port scan of $guest4 and $guest6 from $ns_probe"
+# Everything but 80 is dropped, so nmap waits out each probe: keep the waits
+# short (a veth answers in microseconds).
+scan() {
+  probe nmap -n -Pn -T5 --max-retries 1 --min-rate 20000 --max-rtt-timeout 50ms \
+    --host-timeout 120s -oG - "$@" 2>/dev/null | grep -oE '[0-9]+/open/[a-z]+' || true
+}
+t="$(now)"
+open4="$(scan -sS -p1-65535 "$guest4")"
+open6="$(scan -6 -sS -p1-65535 "$guest6")"
+openu="$(scan -sU -p123 "$guest4"; scan -6 -sU -p123 "$guest6")"
+echo "   TCP open (IPv4): ${open4:-none}"
+echo "   TCP open (IPv6): ${open6:-none}"
+echo "   UDP 123: ${openu:-not open}"
+[ "$(echo "$open4" | cut -d/ -f1 | xargs)" = 80 ] || fail "IPv4: open TCP ports other than exactly 80"
+[ "$(echo "$open6" | cut -d/ -f1 | xargs)" = 80 ] || fail "IPv6: open TCP ports other than exactly 80"
+[ -z "$openu" ] || fail "UDP 123 answers"
+ok "only TCP 80 reachable ($(elapsed "$t" "$(now)") s)"
+
+log "outside: per-client connection limit (256)"
+if probe "$python" - "$guest4" <<'EOF'
+import socket, sys
+held, refused = [], 0
+for _ in range(264):
+    s = socket.socket()
+    s.settimeout(2)
+    try:
+        s.connect((sys.argv[1], 80))
+        held.append(s)
+    except OSError:
+        refused += 1
+        s.close()
+print(f"   {len(held)} connections held, {refused} refused")
+for s in held:
+    s.close()
+sys.exit(0 if len(held) == 256 and refused == 8 else 1)
+EOF
+then ok "connection 257 and later from one address are reset"; else fail "connection limit"; fi
+
+# --- 5. From inside -----------------------------------------------------------------
+log "inside: the nowd process"
+pid="$(in_guest systemctl show -P MainPID nowd.service)"
+status="$(in_guest cat "/proc/$pid/status")"
+grep -E '^(Uid|Gid|Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp):' <<<"$status" | sed 's/^/   /'
+uid="$(awk '/^Uid:/ { print $2 }' <<<"$status")"
+if [ "$uid" -ge 61184 ] && [ "$uid" -le 65519 ]; then ok "dynamic user uid $uid"; else fail "uid $uid is not a dynamic user"; fi
+for cap in CapInh CapPrm CapEff CapBnd CapAmb; do
+  v="$(awk -v c="$cap:" '$1 == c { print $2 }' <<<"$status")"
+  [ "$v" = 0000000000000000 ] || fail "$cap is $v, not empty"
+done
+ok "no capabilities at all (Inh/Prm/Eff/Bnd/Amb empty)"
+grep -q '^NoNewPrivs:[[:space:]]*1' <<<"$status" || fail "NoNewPrivs not set"
+grep -q '^Seccomp:[[:space:]]*2' <<<"$status" || fail "no seccomp filter"
+if [ "$(in_guest readlink "/proc/$pid/ns/user")" != "$(in_guest readlink /proc/1/ns/user)" ]; then
+  ok "own user namespace (PrivateUsers=yes)"
+else
+  fail "not in a user namespace of its own"
+fi
+sockets="$(in_guest ss -Htulpn)"
+while read -r l; do echo "   ss: $l"; done <<<"$sockets"
+beyond_lo="$(echo "$sockets" | awk '{ print $5 }' | grep -vE '^(127\.[0-9.]+|\[::1\]|\[::ffff:127\.[0-9.]+\]):' || true)"
+[ "$(echo "$beyond_lo" | xargs)" = '*:80' ] || fail "listening beyond loopback: $(echo "$beyond_lo" | xargs)"
+ok "nothing but nowd listens beyond loopback"
+in_guest sysctl net.ipv4.ip_unprivileged_port_start | sed 's/^/   /'
+
+log "inside: restart after kill -9"
+restarts_before="$(in_guest systemctl show -P NRestarts nowd.service)"
+t="$(now)"
+in_guest kill -KILL "$pid"
+back=""
+for _ in $(seq 500); do
+  if probe curl -sf --max-time 0.5 -o /dev/null "http://$guest4/now"; then back="$(now)"; break; fi
+  sleep 0.01
+done
+restart_s="$( [ -n "$back" ] && elapsed "$t" "$back" || echo never)"
+measure "restart after kill -9" "$restart_s s"
+newpid="$(in_guest systemctl show -P MainPID nowd.service)"
+echo "   MainPID $pid -> $newpid, NRestarts $restarts_before -> $(in_guest systemctl show -P NRestarts nowd.service)"
+if [ -z "$back" ] || ! awk -v s="$restart_s" 'BEGIN { exit !(s <= 2) }'; then fail "not back within 2 s"; fi
+
+log "inside: watchdog (nowd frozen with SIGSTOP)"
+pid="$newpid"
+t="$(now)"
+in_guest kill -STOP "$pid"
+back=""
+for _ in $(seq 150); do
+  sleep 0.1
+  cur="$(in_guest systemctl show -P MainPID nowd.service)"
+  if [ "$cur" != "$pid" ] && [ "$cur" != 0 ] && probe curl -sf --max-time 0.5 -o /dev/null "http://$guest4/now"; then
+    back="$(now)"; break
+  fi
+done
+if [ -n "$back" ]; then
+  measure "frozen nowd replaced (watchdog)" "$(elapsed "$t" "$back") s (WatchdogSec=5s)"
+else
+  in_guest kill -CONT "$pid" 2>/dev/null || true
+  fail "the watchdog did not restart a frozen nowd within 15 s"
+fi
+
+log "inside: adjtimex under nowd's own sandbox"
+# A copy of nowd.service that runs the probe instead of nowd.
+sed -e 's|^ExecStart=.*|ExecStart=/opt/nowd-test/clockprobe clock|' \
+    -e 's|^ExecPaths=.*|ExecPaths=/opt/nowd-test/clockprobe|' \
+    -e 's|^Type=.*|Type=oneshot|' \
+    -e '/^\(WatchdogSec\|Restart\|RestartSec\|NotifyAccess\|SocketBind\)/d' \
+    "$root/etc/systemd/system/nowd.service" \
+  | in_guest sh -c 'cat > /run/systemd/system/nowd-clockprobe.service'
+in_guest systemctl daemon-reload
+if in_guest systemctl start nowd-clockprobe.service; then ok "reads work, writes refused"; else fail "clock probe"; fi
+in_guest journalctl -q -o cat -u nowd-clockprobe.service | grep -E 'read|write|CapBnd|CapEff' | sed 's/^/   /'
+
+log "inside: why no capability (PrivateUsers= and CAP_NET_BIND_SERVICE)"
+# With the kernel default (1024), an ambient CAP_NET_BIND_SERVICE binds a low
+# port only outside a user namespace: PrivateUsers=yes would have to go.
+ip netns exec "$ns_guest" sysctl -q -w net.ipv4.ip_unprivileged_port_start=1024
+bind_as() {
+  in_guest systemd-run --quiet --wait --pipe -p DynamicUser=yes -p "$1" \
+    -p AmbientCapabilities=CAP_NET_BIND_SERVICE -p CapabilityBoundingSet=CAP_NET_BIND_SERVICE \
+    /opt/nowd-test/clockprobe bind 81 2>&1 | grep '^bind' || true
+}
+without="$(bind_as PrivateUsers=no)" with="$(bind_as PrivateUsers=yes)"
+ip netns exec "$ns_guest" sysctl -q -w net.ipv4.ip_unprivileged_port_start=80
+echo "   ambient cap, PrivateUsers=no:  $without"
+echo "   ambient cap, PrivateUsers=yes: $with"
+if [[ "$without" == *ok ]] && [[ "$with" == *'Permission denied' ]]; then
+  ok "the capability does not work in a user namespace"
+else
+  fail "bind checks"
+fi
+
+log "inside: systemd-analyze verify (booted image)"
+out="$(in_guest systemd-analyze verify /etc/systemd/system/nowd.service 2>&1 || echo "exit $?")"
+if [ -z "$out" ]; then ok "clean"; else indent <<<"$out"; fail "verify"; fi
+
+log "inside: chrony"
+conf="$(in_guest chronyd -p -f /etc/chrony/chrony.conf 2>&1)"
+indent <<<"$conf"
+for line in 'server 169.254.169.123 prefer iburst minpoll 4 maxpoll 4' 'makestep 1.0 3' 'port 0' 'cmdport 0' 'rtcsync'; do
+  grep -qxF "$line" <<<"$conf" || fail "chrony: missing '$line'"
+done
+if grep -q '^refclock' <<<"$conf"; then fail "PHC refclock configured without /dev/ptp_ena"; fi
+ok "chrony configuration as intended (no PHC here: no /dev/ptp_ena)"
+echo "   chrony.service: $(in_guest systemctl is-active chrony.service || true)," \
+     "$(in_guest systemctl show -P ConditionResult chrony.service | sed 's/no/condition CAP_SYS_TIME not met (a container cannot set the clock)/;s/yes/condition met/')"
+echo "   chrony-ena-phc.service: $(in_guest systemctl show -P ConditionResult chrony-ena-phc.service | sed 's/no/skipped (no \/dev\/ptp_ena)/;s/yes/ran/')"
+
+log "inside: lynis audit system"
+t="$(now)"
+in_guest lynis audit system --quick --no-colors --profile /opt/nowd-test/lynis.prf > "$work/lynis.log" 2>&1 || true
+index="$(in_guest sed -n 's/^hardening_index=//p' /var/log/lynis-report.dat)"
+in_guest sed -n 's/^warning\[\]=//p' /var/log/lynis-report.dat | sed 's/^/   warning: /'
+in_guest sed -n 's/^suggestion\[\]=//p' /var/log/lynis-report.dat | sed 's/^/   suggestion: /'
+measure "lynis hardening index" "${index:-?} ($(elapsed "$t" "$(now)") s)"
+[ "${index:-0}" -ge 80 ] || fail "lynis hardening index below 80"
+
+log "summary"
+printf '   %s\n' "${summary[@]}"
+if [ "$failures" -gt 0 ]; then
+  echo "boot test: $failures check(s) failed"
+  exit 1
+fi
+echo "boot test: all checks passed"
