@@ -218,6 +218,16 @@ def proc_status_kib(pid, key):
     raise KeyError(key)
 
 
+def proc_cpu_seconds(pid):
+    """User and system CPU time of a process, all its threads, dead or alive."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    return utime / CLOCK_TICKS, stime / CLOCK_TICKS
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
 # --- HTTP on raw sockets ---------------------------------------------------
 
 
@@ -414,7 +424,14 @@ def measure_load(servers, scenarios, rounds, seconds):
                 # Rotate the order each round, so no server is always first.
                 shift = (rnd - 1) % len(servers)
                 for server in servers[shift:] + servers[:shift]:
+                    pid = server.answering_pid()
+                    user0, sys0 = proc_cpu_seconds(pid)
                     r = run_wrk(server.port, scenario, seconds)
+                    user1, sys1 = proc_cpu_seconds(pid)
+                    # Server CPU per answer: independent of whether wrk kept its core busy.
+                    r["cpu_us"] = (user1 - user0 + sys1 - sys0) * 1e6 / max(r["requests"], 1)
+                    r["sys_share"] = (sys1 - sys0) / max(user1 - user0 + sys1 - sys0, 1e-9)
+                    r["cpu_busy"] = (user1 - user0 + sys1 - sys0) / (r["duration_us"] / 1e6)
                     if server.proc.poll() is not None:
                         raise RuntimeError(f"{server.name} died under load:\n{server.log_tail()}")
                     r.update(round=rnd, scenario=scenario.name, server=server.name)
@@ -422,7 +439,8 @@ def measure_load(servers, scenarios, rounds, seconds):
                     print(
                         f"  round {rnd} {scenario.name:<14} {server.name:<6} "
                         f"{r['rps']:>9,.0f} req/s  p50 {r['p50_us'] / 1000:.3f} ms  "
-                        f"p99 {r['p99_us'] / 1000:.3f} ms  errors {r['errors']}",
+                        f"p99 {r['p99_us'] / 1000:.3f} ms  errors {r['errors']}  "
+                        f"CPU {r['cpu_us']:.1f} us/request, core {100 * r['cpu_busy']:.0f}% busy",
                         flush=True,
                     )
                     time.sleep(PAUSE_BETWEEN_RUNS)
@@ -505,6 +523,7 @@ def summarize(runs, server, scenario):
         "p50": statistics.median(r["p50_us"] for r in mine),
         "p99": statistics.median(r["p99_us"] for r in mine),
         "errors": sum(r["errors"] for r in mine),
+        "cpu_us": statistics.median(r["cpu_us"] for r in mine),
     }
 
 
@@ -527,6 +546,8 @@ def results_table(res, scenarios):
         row(f"{sc.name}: p50 latency, ms", "lower", {n: s[n]["p50"] for n in names}, fmt_ms)
         row(f"{sc.name}: p99 latency, ms", "lower", {n: s[n]["p99"] for n in names}, fmt_ms)
         row(f"{sc.name}: errors", "lower", {n: s[n]["errors"] for n in names}, fmt_int, ratios=False)
+        row(f"{sc.name}: server CPU per request, µs", "lower", {n: s[n]["cpu_us"] for n in names},
+            lambda v: "—" if v is None else f"{v:.1f}")
     row("peak RSS under load, KiB", "lower", res["peak_rss"], fmt_int)
     row("idle RSS after start, KiB", "lower", res["idle_rss"], fmt_int)
     row(f"RSS with {res['idle_connections']:,} idle connections, KiB", "lower",
@@ -614,6 +635,10 @@ def markdown(res, scenarios, cfg):
         f"Rounds are interleaved: each round runs every scenario against every server, in an "
         f"order rotated each round, so drift hits all three alike. All three servers stay up "
         f"through the load runs; the idle ones use no CPU.",
+        "- Server CPU per request: the answering process's user plus system CPU time "
+        "(/proc/PID/stat, all threads) over a wrk run, divided by the requests it answered. "
+        "Unlike requests/s it does not depend on whether wrk kept the server's core busy "
+        "(`server core busy` in the table of every run).",
         "- Peak RSS under load: VmHWM of the answering process after all load runs "
         "(nginx: its one worker).",
         f"- Start to first answer: from spawning the process to the first `200` on `GET /now`, "
@@ -643,9 +668,11 @@ def markdown(res, scenarios, cfg):
         "## Every run",
         "",
         md_table(
-            ("round", "scenario", "server", "requests/s", "p50 ms", "p99 ms", "p99.9 ms", "errors"),
+            ("round", "scenario", "server", "requests/s", "p50 ms", "p99 ms", "p99.9 ms",
+             "CPU µs/request", "kernel share", "server core busy", "errors"),
             [(r["round"], r["scenario"], r["server"], fmt_int(r["rps"]), fmt_ms(r["p50_us"]),
-              fmt_ms(r["p99_us"]), fmt_ms(r["p999_us"]),
+              fmt_ms(r["p99_us"]), fmt_ms(r["p999_us"]), f"{r['cpu_us']:.1f}",
+              f"{100 * r['sys_share']:.0f}%", f"{100 * r['cpu_busy']:.0f}%",
               f"{r['errors']}" + (f" ({error_detail(r)})" if r["errors"] else ""))
              for r in res["runs"]],
         ),

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Profiles nowd's request path with callgrind (valgrind): instructions per
+# request and where they go. See PROFILE.md for what it found.
+#
+#   bench/profile.sh [REQUESTS]        default 20000
+#
+# Builds a copy of nowd with symbols (not stripped, line tables) in
+# $PROF_TARGET_DIR, starts it under callgrind on loopback, warms it up,
+# zeroes the counters, sends REQUESTS keep-alive GET /now over one
+# connection at a time (1,000 per connection, well inside nowd's 30 s
+# connection age even at valgrind's pace), dumps the counters and prints
+# callgrind_annotate's inclusive and exclusive listings.
+# Output: $OUT_DIR (default /tmp/nowd-profile): callgrind.out.*, annotate-*.txt
+set -euo pipefail
+
+REQUESTS=${1:-20000}
+PER_CONNECTION=1000
+WARMUP=200
+PROF_TARGET_DIR=${PROF_TARGET_DIR:-/tmp/nowd-prof}
+OUT_DIR=${OUT_DIR:-/tmp/nowd-profile}
+TARGET=x86_64-unknown-linux-musl
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PYTHON=${PYTHON:-python3}
+
+command -v valgrind >/dev/null || "$ROOT/tools/ensure-apt" valgrind
+
+echo "== building nowd with symbols in $PROF_TARGET_DIR"
+(cd "$ROOT" && CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_DEBUG=1 \
+  cargo build --release --locked --target "$TARGET" --target-dir "$PROF_TARGET_DIR" -q)
+BIN=$PROF_TARGET_DIR/$TARGET/release/nowd
+
+mkdir -p "$OUT_DIR"
+rm -f "$OUT_DIR"/callgrind.out.*
+PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+
+echo "== nowd under callgrind on 127.0.0.1:$PORT"
+valgrind --tool=callgrind --callgrind-out-file="$OUT_DIR/callgrind.out.%p" \
+  "$BIN" --listen "127.0.0.1:$PORT" --log-level warn 2>"$OUT_DIR/valgrind.log" &
+VG=$!
+trap 'kill -TERM $VG 2>/dev/null || true; wait $VG 2>/dev/null || true' EXIT
+
+# One client, stdlib only: N keep-alive requests, PER_CONNECTION per connection.
+drive() {
+  "$PYTHON" - "$PORT" "$1" "$PER_CONNECTION" <<'EOF'
+import socket, sys, time
+port, total, per = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+req = b"GET /now HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+deadline = time.monotonic() + 20
+while True:  # valgrind takes a while to start the program
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        break
+    except OSError:
+        if time.monotonic() > deadline:
+            sys.exit("nowd did not start under valgrind")
+        time.sleep(0.1)
+done, t0 = 0, time.monotonic()
+while done < total:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        f = s.makefile("rb")
+        for _ in range(min(per, total - done)):
+            s.sendall(req)
+            status = f.readline()
+            length = 0
+            while (line := f.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            f.read(length)
+            if b" 200 " not in status:
+                sys.exit(f"unexpected answer: {status!r}")
+            done += 1
+print(f"{done} requests in {time.monotonic() - t0:.1f} s")
+EOF
+}
+
+drive "$WARMUP" >/dev/null
+callgrind_control --zero "$VG" >/dev/null
+drive "$REQUESTS"
+callgrind_control --dump=requests "$VG" >/dev/null
+kill -TERM $VG; wait $VG || true
+trap - EXIT
+
+OUT=$(ls -t "$OUT_DIR"/callgrind.out.*.1 2>/dev/null | head -1 || true)
+[ -n "$OUT" ] || OUT=$(ls -t "$OUT_DIR"/callgrind.out.* | grep -v '\.1$' | head -1)
+TOTAL=$(callgrind_annotate "$OUT" | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1; exit}')
+echo "== $OUT: $TOTAL instructions for $REQUESTS requests: $((TOTAL / REQUESTS)) per request"
+callgrind_annotate --inclusive=yes --threshold=100 "$OUT" >"$OUT_DIR/annotate-inclusive.txt"
+callgrind_annotate --threshold=100 "$OUT" >"$OUT_DIR/annotate-exclusive.txt"
+echo "== top inclusive (also in $OUT_DIR/annotate-inclusive.txt)"
+grep -E '^ *[0-9,]+ \(' "$OUT_DIR/annotate-inclusive.txt" | head -40
+echo "== top exclusive (also in $OUT_DIR/annotate-exclusive.txt)"
+grep -E '^ *[0-9,]+ \(' "$OUT_DIR/annotate-exclusive.txt" | head -30
