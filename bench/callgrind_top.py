@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Top functions of a callgrind profile, per request.
 
-    python3 callgrind_top.py CALLGRIND_OUT REQUESTS [N]
+    python3 callgrind_top.py CALLGRIND_OUT REQUESTS [N [FUNCTION...]]
 
 callgrind_annotate lists a function once per source file its instructions
 come from, and with Rust's inlining one function spans many files (its own,
 core::fmt, tiny_http...). This merges them by function name and prints the
-top N by inclusive and by self cost, in instructions per request.
+top N by inclusive and by self cost, in instructions per request; then,
+for each FUNCTION named, what its calls cost, callee by callee.
 """
 
 import re
@@ -18,6 +19,7 @@ def parse(path):
     names = {}  # "(id)" -> name, shared by fn= and cfn=
     self_cost = defaultdict(int)
     call_cost = defaultdict(int)  # cost of the calls a function makes
+    callees = defaultdict(lambda: defaultdict(int))  # fn -> cfn -> cost
     fn = cfn = None
     after_calls = False
     total = 0
@@ -47,11 +49,12 @@ def parse(path):
                 if after_calls:
                     if cfn != fn:  # a recursive call is already in fn's own cost
                         call_cost[fn] += cost
+                        callees[fn][cfn] += cost
                     after_calls = False
                 else:
                     self_cost[fn] += cost
     inclusive = {f: self_cost[f] + call_cost[f] for f in set(self_cost) | set(call_cost)}
-    return total, inclusive, self_cost
+    return total, inclusive, self_cost, callees
 
 
 def short(fn):
@@ -62,12 +65,18 @@ def short(fn):
 def main():
     path, requests = sys.argv[1], int(sys.argv[2])
     top = int(sys.argv[3]) if len(sys.argv) > 3 else 25
-    total, inclusive, self_cost = parse(path)
+    total, inclusive, self_cost, callees = parse(path)
     print(f"total {total:,} instructions, {requests:,} requests: {total / requests:,.0f} per request")
     for title, costs in (("inclusive", inclusive), ("self", self_cost)):
         print(f"\n{title}: instructions per request, share of the total")
         for fn, cost in sorted(costs.items(), key=lambda kv: -kv[1])[:top]:
             print(f"{cost / requests:>10,.0f}  {100 * cost / total:5.1f}%  {short(fn)}")
+    for caller in sys.argv[4:]:
+        print(f"\n{caller}: {inclusive.get(caller, 0) / requests:,.0f} per request, "
+              f"{self_cost.get(caller, 0) / requests:,.0f} of them its own; its calls:")
+        for fn, cost in sorted(callees[caller].items(), key=lambda kv: -kv[1]):
+            if cost / requests >= 50:
+                print(f"{cost / requests:>10,.0f}  {short(fn)}")
 
 
 if __name__ == "__main__":

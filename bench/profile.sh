@@ -9,20 +9,25 @@
 # zeroes the counters, sends REQUESTS keep-alive GET /now over one
 # connection at a time (1,000 per connection, well inside nowd's 30 s
 # connection age even at valgrind's pace), dumps the counters and prints
-# callgrind_annotate's inclusive and exclusive listings.
-# Output: $OUT_DIR (default /tmp/nowd-profile): callgrind.out.*, annotate-*.txt
+# callgrind_annotate's listings, then the same costs merged by function and
+# divided by the requests (callgrind_top.py). callgrind sees user space only:
+# a second step counts the system calls per request of the native binary
+# (strace -f -c over STRACE_REQUESTS requests).
+# Output: $OUT_DIR (default /tmp/nowd-profile): callgrind.out.*, annotate-*.txt,
+# top.txt, strace.txt
 set -euo pipefail
 
 REQUESTS=${1:-20000}
 PER_CONNECTION=1000
 WARMUP=200
+STRACE_REQUESTS=5000
 PROF_TARGET_DIR=${PROF_TARGET_DIR:-/tmp/nowd-prof}
 OUT_DIR=${OUT_DIR:-/tmp/nowd-profile}
 TARGET=x86_64-unknown-linux-musl
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 PYTHON=${PYTHON:-python3}
 
-command -v valgrind >/dev/null || "$ROOT/tools/ensure-apt" valgrind
+"$ROOT/tools/ensure-apt" valgrind strace
 
 echo "== building nowd with symbols in $PROF_TARGET_DIR"
 (cd "$ROOT" && CARGO_PROFILE_RELEASE_STRIP=false CARGO_PROFILE_RELEASE_DEBUG=1 \
@@ -86,7 +91,21 @@ TOTAL=$(callgrind_annotate "$OUT" | awk '/PROGRAM TOTALS/ {gsub(",","",$1); prin
 echo "== $OUT: $TOTAL instructions for $REQUESTS requests: $((TOTAL / REQUESTS)) per request"
 callgrind_annotate --inclusive=yes --threshold=100 "$OUT" >"$OUT_DIR/annotate-inclusive.txt"
 callgrind_annotate --threshold=100 "$OUT" >"$OUT_DIR/annotate-exclusive.txt"
-echo "== top inclusive (also in $OUT_DIR/annotate-inclusive.txt)"
-grep -E '^ *[0-9,]+ \(' "$OUT_DIR/annotate-inclusive.txt" | head -40
-echo "== top exclusive (also in $OUT_DIR/annotate-exclusive.txt)"
-grep -E '^ *[0-9,]+ \(' "$OUT_DIR/annotate-exclusive.txt" | head -30
+# Top 40, then the two halves of a request: the main thread's answer
+# (nowd::handle) and the connection thread's reading (ClientConnection::next).
+"$PYTHON" "$ROOT/bench/callgrind_top.py" "$OUT" "$REQUESTS" 40 nowd::handle \
+  '<tiny_http::client::ClientConnection as core::iter::traits::iterator::Iterator>::next' \
+  | tee "$OUT_DIR/top.txt"
+
+echo "== system calls of the native binary for $STRACE_REQUESTS requests (strace -f -c)"
+PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+strace -f -c -o "$OUT_DIR/strace.txt" "$BIN" --listen "127.0.0.1:$PORT" --log-level warn &
+ST=$!
+trap 'kill -TERM $ST 2>/dev/null || true; wait $ST 2>/dev/null || true' EXIT
+drive "$STRACE_REQUESTS"
+# strace's child is nowd; SIGTERM to it ends both, and strace writes its summary.
+NOWD_PID=$(cat "/proc/$ST/task/$ST/children")
+kill -TERM "$NOWD_PID"; wait $ST || true
+trap - EXIT
+awk -v n="$STRACE_REQUESTS" 'NR > 2 && $4 ~ /^[0-9]+$/ && $4 >= n / 100 {
+  printf "%8.2f per request  %s\n", $4 / n, $NF }' "$OUT_DIR/strace.txt" | tee -a "$OUT_DIR/top.txt"
