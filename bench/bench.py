@@ -625,6 +625,7 @@ def markdown(res, scenarios, cfg):
         "",
         md_table(("target (nowd)", "figure", "result"), targets(res, scenarios)),
         "",
+        *capacity_note(res, scenarios),
         "## Method",
         "",
         f"- {pin}",
@@ -679,6 +680,24 @@ def markdown(res, scenarios, cfg):
         "",
     ]
     return "\n".join(out)
+
+
+def capacity_note(res, scenarios):
+    """Says when wrk, not nginx, set nginx's pace, so the requests/s ratio is
+    read with the CPU-per-request ratio beside it."""
+    keepalive = [sc.name for sc in scenarios if sc.keepalive]
+    busy = [r["cpu_busy"] for r in res["runs"] if r["server"] == "nginx" and r["scenario"] in keepalive]
+    if not busy or max(busy) >= 0.9:
+        return []
+    ratios = []
+    for name in keepalive:
+        nowd = summarize(res["runs"], "nowd", name)["cpu_us"]
+        nginx = summarize(res["runs"], "nginx", name)["cpu_us"]
+        ratios.append(f"{name}: {nginx / nowd:.2f}x")
+    return [f"nginx's worker was {100 * min(busy):.0f}–{100 * max(busy):.0f}% busy in the "
+            "keep-alive runs: there wrk, on its one core, sets the pace, so the requests/s ratio "
+            "flatters nowd. Measured by server CPU per request, nowd's capacity on one core is "
+            f"this fraction of nginx's: {', '.join(ratios)}.", ""]
 
 
 def fmt_load(load):
