@@ -228,6 +228,20 @@ def proc_cpu_seconds(pid):
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def machine_task_cpu_seconds():
+    """CPU time the whole machine spent in processes (user, nice, system;
+    interrupts and idle left out), summed over all cores."""
+    user, nice, system = Path("/proc/stat").read_text().split()[1:4]
+    return (int(user) + int(nice) + int(system)) / CLOCK_TICKS
+
+
+def own_cpu_seconds():
+    """CPU time of this driver and of the children it has reaped (wrk)."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
 # --- HTTP on raw sockets ---------------------------------------------------
 
 
@@ -426,8 +440,13 @@ def measure_load(servers, scenarios, rounds, seconds):
                 for server in servers[shift:] + servers[:shift]:
                     pid = server.answering_pid()
                     user0, sys0 = proc_cpu_seconds(pid)
+                    machine0, own0 = machine_task_cpu_seconds(), own_cpu_seconds()
                     r = run_wrk(server.port, scenario, seconds)
                     user1, sys1 = proc_cpu_seconds(pid)
+                    machine1, own1 = machine_task_cpu_seconds(), own_cpu_seconds()
+                    # What the rest of the machine used meanwhile, in cores.
+                    others = (machine1 - machine0) - (own1 - own0) - (user1 - user0 + sys1 - sys0)
+                    r["others_cores"] = max(others, 0) / (r["duration_us"] / 1e6)
                     # Server CPU per answer: independent of whether wrk kept its core busy.
                     r["cpu_us"] = (user1 - user0 + sys1 - sys0) * 1e6 / max(r["requests"], 1)
                     r["sys_share"] = (sys1 - sys0) / max(user1 - user0 + sys1 - sys0, 1e-9)
@@ -663,17 +682,20 @@ def markdown(res, scenarios, cfg):
         "(without its shared libraries).",
         *close_note(res),
         f"- Load average (1, 5, 15 min) before the run: {fmt_load(res['load_before'])}; after: "
-        f"{fmt_load(res['load_after'])}. Anything else running on the machine shows here, and "
-        "in the figures.",
+        f"{fmt_load(res['load_after'])}. Other processes used {others_summary(res['runs'])} "
+        "during the load runs (`others' CPU` in the table of every run: CPU time of the whole "
+        "machine less the server, wrk and the driver, in % of one core). What they took, the "
+        "figures lack.",
         "",
         "## Every run",
         "",
         md_table(
             ("round", "scenario", "server", "requests/s", "p50 ms", "p99 ms", "p99.9 ms",
-             "CPU µs/request", "kernel share", "server core busy", "errors"),
+             "CPU µs/request", "kernel share", "server core busy", "others' CPU", "errors"),
             [(r["round"], r["scenario"], r["server"], fmt_int(r["rps"]), fmt_ms(r["p50_us"]),
               fmt_ms(r["p99_us"]), fmt_ms(r["p999_us"]), f"{r['cpu_us']:.1f}",
               f"{100 * r['sys_share']:.0f}%", f"{100 * r['cpu_busy']:.0f}%",
+              f"{100 * r['others_cores']:.0f}%",
               f"{r['errors']}" + (f" ({error_detail(r)})" if r["errors"] else ""))
              for r in res["runs"]],
         ),
@@ -698,6 +720,12 @@ def capacity_note(res, scenarios):
             "keep-alive runs: there wrk, on its one core, sets the pace, so the requests/s ratio "
             "flatters nowd. Measured by server CPU per request, nowd's capacity on one core is "
             f"this fraction of nginx's: {', '.join(ratios)}.", ""]
+
+
+def others_summary(runs):
+    shares = [r["others_cores"] for r in runs]
+    return (f"{100 * statistics.mean(shares):.0f}% of a core on average "
+            f"(at most {100 * max(shares):.0f}% in one run)")
 
 
 def fmt_load(load):
