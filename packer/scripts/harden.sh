@@ -50,6 +50,18 @@ if systemctl list-unit-files ssh.service >/dev/null 2>&1; then
   systemctl mask ssh.service ssh.socket
 fi
 
+# --- PAM ---------------------------------------------------------------------
+# Cheap, for whoever logs in on the console in an emergency: a private $TMPDIR
+# per session, and password strength checks should a password ever be set.
+pam_packages=()
+for pkg in libpam-tmpdir libpam-passwdqc; do
+  if ! installed "$pkg"; then pam_packages+=("$pkg"); fi
+done
+if [ "${#pam_packages[@]}" -gt 0 ]; then
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${pam_packages[@]}"
+fi
+
 # --- Logins ----------------------------------------------------------------------
 # Nobody logs in (no sshd, no passwords), but the defaults should still be
 # strict for whatever creates a user or a file: umask 027, password hashing
@@ -68,9 +80,14 @@ set_login_def YESCRYPT_COST_FACTOR 8
 set_login_def PASS_MAX_DAYS 90
 set_login_def PASS_MIN_DAYS 1
 set_login_def PASS_WARN_AGE 14
-# Shells started by root (a console in an emergency) get the same umask.
-echo 'umask 027' > /etc/profile.d/90-nowd-umask.sh
-chmod 0644 /etc/profile.d/90-nowd-umask.sh
+set_login_def FAILLOG_ENAB yes
+# Shells (a console in an emergency): the same umask, no core files, and a
+# session left idle for 15 minutes ends.
+printf '%s\n' 'umask 027' 'ulimit -c 0' > /etc/profile.d/90-nowd.sh
+chmod 0644 /etc/profile.d/90-nowd.sh
+if ! grep -q '^readonly TMOUT=' /etc/profile; then
+  printf '\n# nowd image: idle shells end after 15 minutes.\nreadonly TMOUT=900\nexport TMOUT\n' >> /etc/profile
+fi
 
 # --- Core dumps -------------------------------------------------------------------
 # Also limited by limits.d, coredump.conf.d and fs.suid_dumpable (files/).
