@@ -70,6 +70,13 @@ IDLE_OPEN_DEADLINE = 4.0
 # A connection of a burst that has no answer after this long is counted as stalled.
 BURST_WAIT = 2.0
 PAUSE_BETWEEN_RUNS = 0.5  # lets closed connections and their threads go
+# On a shared machine, a load run waits until the rest of the machine uses
+# less than QUIET_CORES of a core (sampled over QUIET_SAMPLE s), but never
+# more than QUIET_BUDGET s over the whole run (SMOKE_QUIET_BUDGET for smoke).
+QUIET_CORES = 0.2
+QUIET_SAMPLE = 0.5
+QUIET_BUDGET = 60.0
+SMOKE_QUIET_BUDGET = 3.0
 
 REQUEST = b"GET /now HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
@@ -426,7 +433,25 @@ def run_wrk(port, scenario, seconds):
     raise RuntimeError(f"wrk printed no result:\n{out.stdout}\n{out.stderr}")
 
 
-def measure_load(servers, scenarios, rounds, seconds):
+class QuietWait:
+    """Waits, within a budget for the whole run, for the machine to be quiet."""
+
+    def __init__(self, budget):
+        self.left = budget
+        self.waited = 0.0
+
+    def __call__(self):
+        while self.left > 0:
+            busy0, own0 = machine_task_cpu_seconds(), own_cpu_seconds()
+            time.sleep(QUIET_SAMPLE)
+            others = machine_task_cpu_seconds() - busy0 - (own_cpu_seconds() - own0)
+            if others / QUIET_SAMPLE < QUIET_CORES:
+                return
+            self.left -= QUIET_SAMPLE
+            self.waited += QUIET_SAMPLE
+
+
+def measure_load(servers, scenarios, rounds, seconds, quiet):
     """Interleaved wrk runs against running servers. Returns the list of runs
     and each server's peak RSS (VmHWM, KiB) over all of them."""
     runs = []
@@ -438,6 +463,7 @@ def measure_load(servers, scenarios, rounds, seconds):
                 # Rotate the order each round, so no server is always first.
                 shift = (rnd - 1) % len(servers)
                 for server in servers[shift:] + servers[:shift]:
+                    quiet()
                     pid = server.answering_pid()
                     user0, sys0 = proc_cpu_seconds(pid)
                     machine0, own0 = machine_task_cpu_seconds(), own_cpu_seconds()
@@ -685,7 +711,9 @@ def markdown(res, scenarios, cfg):
         f"{fmt_load(res['load_after'])}. Other processes used {others_summary(res['runs'])} "
         "during the load runs (`others' CPU` in the table of every run: CPU time of the whole "
         "machine less the server, wrk and the driver, in % of one core). What they took, the "
-        "figures lack.",
+        f"figures lack. Before each run the driver waited for the rest of the machine to use "
+        f"under {100 * QUIET_CORES:.0f}% of a core, {res['quiet_waited']:.0f} s in all "
+        f"(at most {SMOKE_QUIET_BUDGET if cfg['smoke'] else QUIET_BUDGET:.0f} s).",
         "",
         "## Every run",
         "",
@@ -705,21 +733,25 @@ def markdown(res, scenarios, cfg):
 
 
 def capacity_note(res, scenarios):
-    """Says when wrk, not nginx, set nginx's pace, so the requests/s ratio is
-    read with the CPU-per-request ratio beside it."""
+    """requests/s depends on wrk and on what else runs on the machine; server
+    CPU per request does not. Gives nowd's capacity on one core as a share of
+    nginx's, and says when wrk, not nginx, set nginx's pace."""
     keepalive = [sc.name for sc in scenarios if sc.keepalive]
-    busy = [r["cpu_busy"] for r in res["runs"] if r["server"] == "nginx" and r["scenario"] in keepalive]
-    if not busy or max(busy) >= 0.9:
-        return []
     ratios = []
     for name in keepalive:
         nowd = summarize(res["runs"], "nowd", name)["cpu_us"]
         nginx = summarize(res["runs"], "nginx", name)["cpu_us"]
         ratios.append(f"{name}: {nginx / nowd:.2f}x")
-    return [f"nginx's worker was {100 * min(busy):.0f}–{100 * max(busy):.0f}% busy in the "
-            "keep-alive runs: there wrk, on its one core, sets the pace, so the requests/s ratio "
-            "flatters nowd. Measured by server CPU per request, nowd's capacity on one core is "
-            f"this fraction of nginx's: {', '.join(ratios)}.", ""]
+    note = ("Measured by server CPU per request, which depends far less than requests/s on wrk "
+            "and on the rest of the machine, nowd's keep-alive capacity on one core is this "
+            "fraction of nginx's: "
+            f"{', '.join(ratios)}.")
+    busy = [r["cpu_busy"] for r in res["runs"] if r["server"] == "nginx" and r["scenario"] in keepalive]
+    if busy and statistics.median(busy) < 0.9:
+        note += (f" nginx's worker was {100 * statistics.median(busy):.0f}% busy in the median "
+                 "keep-alive run: wrk, on its one core, set the pace there, so the requests/s "
+                 "ratio flatters nowd.")
+    return [note, ""]
 
 
 def others_summary(runs):
@@ -832,7 +864,9 @@ def main():
 
         print(f"== load: {rounds} rounds x {len(scenarios)} scenarios x 3 servers, {seconds} s each",
               flush=True)
-        res["runs"], res["peak_rss"] = measure_load(servers, scenarios, rounds, seconds)
+        quiet = QuietWait(SMOKE_QUIET_BUDGET if args.smoke else QUIET_BUDGET)
+        res["runs"], res["peak_rss"] = measure_load(servers, scenarios, rounds, seconds, quiet)
+        res["quiet_waited"] = quiet.waited
         res["load_after"] = os.getloadavg()
 
     cfg = {"rounds": rounds, "seconds": seconds, "start_repeats": repeats,
