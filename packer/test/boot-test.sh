@@ -171,7 +171,8 @@ image_mib="$(du -sx --block-size=1M "$root" | cut -f1)"
 measure "image size (root fs)" "$image_mib MiB (lynis included, for the audit)"
 
 # The image's own systemd judges the unit.
-score="$(in_chroot systemd-analyze security --offline=true /etc/systemd/system/nowd.service 2>&1 \
+score="$(in_chroot env SYSTEMD_COLORS=0 SYSTEMD_URLIFY=0 \
+           systemd-analyze security --offline=true /etc/systemd/system/nowd.service 2>&1 \
          | sed -n 's/.*Overall exposure level for [^:]*: \([0-9.]*\).*/\1/p')"
 measure "unit exposure (trixie's analyze)" "$score"
 awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 1.5) }' || fail "exposure $score is above 1.5"
