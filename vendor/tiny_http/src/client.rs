@@ -36,10 +36,22 @@ pub struct ClientConnection {
     secure: bool,
 }
 
+/// Longest request line accepted; a longer one is answered 414 (nowd patch).
+const MAX_REQUEST_LINE: usize = 8 * 1024;
+/// Most bytes of header lines accepted, and most header lines; more is
+/// answered 431 (nowd patch). Without these bounds a client that never ends a
+/// line, or never ends the header, makes the server buffer without limit.
+const MAX_HEADER_BYTES: usize = 16 * 1024;
+const MAX_HEADERS: usize = 100;
+
 /// Error that can happen when reading a request.
 #[derive(Debug)]
 enum ReadError {
     WrongRequestLine,
+    /// the request line is longer than `MAX_REQUEST_LINE`
+    RequestLineTooLong,
+    /// the header lines are larger than `MAX_HEADER_BYTES` or more than `MAX_HEADERS`
+    HeaderTooLarge(HTTPVersion),
     WrongHeader(HTTPVersion),
     /// the client sent an unrecognized `Expect` header
     ExpectationFailed(HTTPVersion),
@@ -77,7 +89,8 @@ impl ClientConnection {
     ///
     /// Reads until `CRLF` is reached. The next read will start
     ///  at the first byte of the new line.
-    fn read_next_line(&mut self) -> IoResult<AsciiString> {
+    /// `Ok(None)` when the line would be longer than `limit` bytes (nowd patch).
+    fn read_next_line(&mut self, limit: usize) -> IoResult<Option<AsciiString>> {
         let mut buf = Vec::new();
         let mut prev_byte_was_cr = false;
 
@@ -92,11 +105,15 @@ impl ClientConnection {
             if byte == b'\n' && prev_byte_was_cr {
                 buf.pop(); // removing the '\r'
                 return AsciiString::from_ascii(buf)
+                    .map(Some)
                     .map_err(|_| IoError::new(ErrorKind::InvalidInput, "Header is not in ASCII"));
             }
 
             prev_byte_was_cr = byte == b'\r';
 
+            if buf.len() > limit {
+                return Ok(None);
+            }
             buf.push(byte);
         }
     }
@@ -107,7 +124,10 @@ impl ClientConnection {
         let (method, path, version, headers) = {
             // reading the request line
             let (method, path, version) = {
-                let line = self.read_next_line().map_err(ReadError::ReadIoError)?;
+                let line = self
+                    .read_next_line(MAX_REQUEST_LINE)
+                    .map_err(ReadError::ReadIoError)?
+                    .ok_or(ReadError::RequestLineTooLong)?;
 
                 parse_request_line(
                     line.as_str().trim(), // TODO: remove this conversion
@@ -117,12 +137,20 @@ impl ClientConnection {
             // getting all headers
             let headers = {
                 let mut headers = Vec::new();
+                let mut budget = MAX_HEADER_BYTES;
                 loop {
-                    let line = self.read_next_line().map_err(ReadError::ReadIoError)?;
+                    let line = self
+                        .read_next_line(budget)
+                        .map_err(ReadError::ReadIoError)?
+                        .ok_or(ReadError::HeaderTooLarge(version.clone()))?;
 
                     if line.is_empty() {
                         break;
                     };
+                    budget = budget.saturating_sub(line.len() + 2);
+                    if headers.len() == MAX_HEADERS {
+                        return Err(ReadError::HeaderTooLarge(version));
+                    }
                     headers.push(match FromStr::from_str(line.as_str().trim()) {
                         // TODO: remove this conversion
                         Ok(h) => h,
@@ -193,6 +221,22 @@ impl Iterator for ClientConnection {
                         .ok();
                     return None; // we don't know where the next request would start,
                                  // se we have to close
+                }
+
+                Err(ReadError::RequestLineTooLong) => {
+                    let writer = self.sink.next().unwrap();
+                    let response = Response::new_empty(StatusCode(414));
+                    response
+                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
+                        .ok();
+                    return None; // the rest of the line is unread: close
+                }
+
+                Err(ReadError::HeaderTooLarge(ver)) => {
+                    let writer = self.sink.next().unwrap();
+                    let response = Response::new_empty(StatusCode(431));
+                    response.raw_print(writer, ver, &[], false, None).ok();
+                    return None; // the rest of the header is unread: close
                 }
 
                 Err(ReadError::WrongHeader(ver)) => {
