@@ -304,6 +304,11 @@ impl Iterator for ClientConnection {
                 _ => (),
             };
 
+            // nowd patch: a body left unread must not be parsed as the next request
+            if rq.streams_body {
+                self.no_more_requests = true;
+            }
+
             // returning the request
             return Some(rq);
         }

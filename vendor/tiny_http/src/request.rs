@@ -72,6 +72,9 @@ pub struct Request {
     // true if a `100 Continue` response must be sent when `as_reader()` is called
     must_send_continue: bool,
 
+    // the body is read from the socket on demand and may be left unread (nowd patch)
+    pub(crate) streams_body: bool,
+
     // If Some, a message must be sent after responding
     notify_when_responded: Option<Sender<()>>,
 }
@@ -183,6 +186,12 @@ where
         }
     };
 
+    // nowd patch: a body that is not read into memory here may be left unread;
+    // the connection then ends after this request instead of draining it.
+    let streams_body = connection_upgrade
+        || transfer_encoding.is_some()
+        || content_length.map_or(false, |n| n > 1024 || (n > 0 && expects_continue));
+
     // we wrap `source_data` around a reading whose nature depends on the transfer-encoding and
     // content-length headers
     let reader = if connection_upgrade {
@@ -236,6 +245,7 @@ where
         http_version: version,
         headers,
         body_length: content_length,
+        streams_body,
         must_send_continue: expects_continue,
         notify_when_responded: None,
     })
