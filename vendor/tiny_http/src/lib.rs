@@ -159,6 +159,9 @@ impl From<Request> for Message {
     }
 }
 
+/// How long the accept loop waits after a passing error (nowd patch).
+const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(50);
+
 // this trait is to make sure that Server implements Share and Send
 #[doc(hidden)]
 trait MustBeShareDummy: Sync + Send {}
@@ -294,7 +297,7 @@ impl Server {
                 let new_client = match server.accept() {
                     Ok((sock, _)) => {
                         use util::RefinedTcpStream;
-                        let (read_closable, write_closable) = match ssl {
+                        let pair = match ssl {
                             None => RefinedTcpStream::new(sock),
                             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
                             Some(ref ssl) => {
@@ -310,8 +313,12 @@ impl Server {
                             #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
                             Some(ref _ssl) => unreachable!(),
                         };
-
-                        Ok(ClientConnection::new(write_closable, read_closable))
+                        match pair {
+                            Ok((read_closable, write_closable)) => {
+                                Ok(ClientConnection::new(write_closable, read_closable))
+                            }
+                            Err(e) => Err(e),
+                        }
                     }
                     Err(e) => Err(e),
                 };
@@ -338,6 +345,15 @@ impl Server {
                         }));
                     }
 
+                    // nowd patch: only a listener that is shut down (EINVAL) ends the
+                    // loop. Every other error concerns one connection or is passing
+                    // (ECONNABORTED, EMFILE, ENFILE, ENOBUFS, ENOMEM, and the network
+                    // errors accept(2) says to retry): wait a moment and go on, as
+                    // accept(2) advises, instead of ending the server for good.
+                    Err(e) if e.kind() != IoErrorKind::InvalidInput => {
+                        log::warn!("Error accepting new client: {}", e);
+                        thread::sleep(ACCEPT_RETRY_DELAY);
+                    }
                     Err(e) => {
                         log::error!("Error accepting new client: {}", e);
                         inside_messages.push(e.into());
