@@ -69,7 +69,11 @@ impl TaskPool {
     pub fn spawn(&self, code: Box<dyn FnMut() + Send>) {
         let mut queue = self.sharing.todo.lock().unwrap();
 
-        if self.sharing.waiting_tasks.load(Ordering::Acquire) == 0 {
+        // nowd patch: a woken thread stays counted as waiting until it has run,
+        // so compare the idle threads with the tasks already queued for them.
+        // Comparing with zero queued a burst of connections behind a single
+        // idle thread, where they waited until some other connection ended.
+        if self.sharing.waiting_tasks.load(Ordering::Acquire) <= queue.len() {
             self.add_thread(Some(code));
         } else {
             queue.push_back(code);
