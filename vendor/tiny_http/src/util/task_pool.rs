@@ -84,7 +84,10 @@ impl TaskPool {
     fn add_thread(&self, initial_fn: Option<Box<dyn FnMut() + Send>>) {
         let sharing = self.sharing.clone();
 
-        thread::spawn(move || {
+        // nowd patch: when the system refuses another thread (a task limit
+        // such as systemd's TasksMax), the task is dropped (for a connection:
+        // it is closed) instead of panicking in, and ending, the accept thread.
+        let spawned = thread::Builder::new().spawn(move || {
             let sharing = sharing;
             let _active_guard = Registration::new(&sharing.active_tasks);
 
@@ -128,6 +131,9 @@ impl TaskPool {
                 task();
             }
         });
+        if let Err(e) = spawned {
+            log::warn!("Cannot start a thread for a new connection: {}", e);
+        }
     }
 }
 
