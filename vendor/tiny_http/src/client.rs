@@ -269,6 +269,7 @@ impl Iterator for ClientConnection {
 
                 Ok(rq) => rq,
             };
+            let mut rq = rq;
 
             // checking HTTP version
             if *rq.http_version() > (1, 1) {
@@ -308,6 +309,8 @@ impl Iterator for ClientConnection {
             if rq.streams_body {
                 self.no_more_requests = true;
             }
+            // nowd patch: tell the application, so its answer can say so
+            rq.last_on_connection = self.no_more_requests;
 
             // returning the request
             return Some(rq);

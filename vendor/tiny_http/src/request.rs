@@ -75,6 +75,9 @@ pub struct Request {
     // the body is read from the socket on demand and may be left unread (nowd patch)
     pub(crate) streams_body: bool,
 
+    // no request will be read after this one on its connection (nowd patch)
+    pub(crate) last_on_connection: bool,
+
     // If Some, a message must be sent after responding
     notify_when_responded: Option<Sender<()>>,
 }
@@ -246,6 +249,7 @@ where
         headers,
         body_length: content_length,
         streams_body,
+        last_on_connection: false,
         must_send_continue: expects_continue,
         notify_when_responded: None,
     })
@@ -288,6 +292,15 @@ impl Request {
     #[inline]
     pub fn body_length(&self) -> Option<usize> {
         self.body_length
+    }
+
+    /// True when the connection ends after the answer to this request: the
+    /// client asked for it, spoke HTTP/1.0 without keep-alive, or sent a body
+    /// that is read on demand (nowd patch). An answer written with
+    /// `into_writer` should then carry `Connection: close`.
+    #[inline]
+    pub fn is_last_on_connection(&self) -> bool {
+        self.last_on_connection
     }
 
     /// Returns the address of the client that sent this request.
