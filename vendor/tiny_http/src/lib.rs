@@ -164,6 +164,7 @@ const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(50);
 
 // this trait is to make sure that Server implements Share and Send
 #[doc(hidden)]
+#[allow(dead_code)] // nowd patch: quiet on current Rust
 trait MustBeShareDummy: Sync + Send {}
 #[doc(hidden)]
 impl MustBeShareDummy for Server {}

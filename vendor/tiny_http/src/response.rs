@@ -353,13 +353,8 @@ where
             self.headers.insert(0, build_date_header());
         }
 
-        // add `Server` if not in the headers
-        if !self.headers.iter().any(|h| h.field.equiv("Server")) {
-            self.headers.insert(
-                0,
-                Header::from_bytes(&b"Server"[..], &b"tiny-http (Rust)"[..]).unwrap(),
-            );
-        }
+        // nowd patch: no `Server` header unless the application sets one; the
+        // library's name tells an attacker which defects to try.
 
         // handling upgrade
         if let Some(upgrade) = upgrade {
