@@ -1,11 +1,13 @@
 //! A hard cap on the heap.
 //!
-//! tiny_http reads a header line, and the list of header lines, into buffers
-//! that grow without limit (an endless header line is a memory exhaustion
-//! attack). It offers no hook to bound them, so the bound is here: past
-//! HEAP_LIMIT an allocation fails, Rust aborts the process (SIGABRT, a
-//! non-zero exit), and systemd starts a fresh one within RestartSec. Memory
-//! stays bounded by construction, and the machine never swaps or OOM-kills.
+//! Every buffer tiny_http keeps per connection is bounded (vendor/tiny_http/
+//! PATCHES.md), and connections are bounded in number and lifetime (reaper.rs);
+//! but requests a client pipelines faster than the one answering thread can
+//! write them out queue without limit, and so would anything not foreseen.
+//! This is the backstop: past HEAP_LIMIT an allocation fails, Rust aborts the
+//! process (SIGABRT, a non-zero exit), and systemd starts a fresh one within
+//! RestartSec. Memory stays bounded by construction, and the machine never
+//! swaps or lets the kernel's OOM killer choose a victim.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};

@@ -15,12 +15,50 @@ pub struct Now {
 }
 
 /// Reads the system clock (CLOCK_REALTIME, through the vDSO: no system call).
-pub fn now() -> Now {
-    let t = OffsetDateTime::now_utc();
-    Now {
+/// Everything but the microseconds changes once a second, so the formatted
+/// second and the HTTP `Date` are kept and reused until it turns.
+#[derive(Default)]
+pub struct Clock {
+    second: Option<i64>,
+    /// `2026-11-21T22:49:22.`
+    prefix: String,
+    http_date: String,
+}
+
+impl Clock {
+    pub fn now(&mut self) -> Now {
+        let t = OffsetDateTime::now_utc();
+        self.turn_to(t);
+        let mut rfc3339 = String::with_capacity(self.prefix.len() + 7);
+        rfc3339.push_str(&self.prefix);
+        let micros = t.microsecond();
+        for digit in [100_000, 10_000, 1_000, 100, 10, 1] {
+            rfc3339.push(char::from(b'0' + (micros / digit % 10) as u8));
+        }
+        rfc3339.push('Z');
+        Now {
+            rfc3339,
+            unix_ns: t.unix_timestamp_nanos(),
+        }
+    }
+
+    /// The current time as an HTTP `Date` value.
+    pub fn http_date(&mut self) -> &str {
+        self.turn_to(OffsetDateTime::now_utc());
+        &self.http_date
+    }
+
+    fn turn_to(&mut self, t: OffsetDateTime) {
+        let second = t.unix_timestamp();
+        if self.second == Some(second) {
+            return;
+        }
+        let whole = t.replace_nanosecond(0).unwrap_or(t);
         // Formatting a valid UTC instant with a fixed description cannot fail.
-        rfc3339: t.format(RFC3339_MICROS).unwrap_or_default(),
-        unix_ns: t.unix_timestamp_nanos(),
+        self.prefix = whole.format(RFC3339_MICROS).unwrap_or_default();
+        self.prefix.truncate("2026-11-21T22:49:22.".len());
+        self.http_date = httpdate::fmt_http_date(whole.into());
+        self.second = Some(second);
     }
 }
 
@@ -116,16 +154,21 @@ mod tests {
     }
 
     #[test]
-    fn now_is_rfc3339_utc_with_microseconds() {
-        let n = now();
-        assert_eq!(n.rfc3339.len(), "2026-11-21T22:49:22.123456Z".len());
-        assert!(n.rfc3339.ends_with('Z') && n.rfc3339.as_bytes()[10] == b'T');
-        let secs = (n.unix_ns / 1_000_000_000) as i64;
-        let parsed = OffsetDateTime::from_unix_timestamp(secs).unwrap();
-        assert_eq!(
-            &n.rfc3339[..19],
-            &parsed.format(RFC3339_MICROS).unwrap()[..19]
-        );
+    fn cached_formatting_matches_the_time_crate_every_time() {
+        let mut clock = Clock::default();
+        let mut seconds = std::collections::HashSet::new();
+        let start = std::time::Instant::now();
+        // Long enough to cross at least one second boundary.
+        while start.elapsed() < std::time::Duration::from_millis(1100) {
+            let n = clock.now();
+            let exact = OffsetDateTime::from_unix_timestamp_nanos(n.unix_ns).unwrap();
+            assert_eq!(n.rfc3339, exact.format(RFC3339_MICROS).unwrap());
+            let date = httpdate::parse_http_date(clock.http_date()).unwrap();
+            let after = std::time::SystemTime::now();
+            assert!(date <= after && after.duration_since(date).unwrap().as_secs() < 2);
+            seconds.insert(exact.unix_timestamp());
+        }
+        assert!(seconds.len() >= 2, "crossed a second boundary");
     }
 
     #[test]

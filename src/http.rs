@@ -1,8 +1,8 @@
 //! The HTTP answers: which request gets which status, headers and body.
 
-use crate::clock::{self, KernelClock};
-use std::io;
-use tiny_http::{Header, Method, Request, Response};
+use crate::clock::{self, Clock, KernelClock};
+use std::io::{self, Write};
+use tiny_http::{HTTPVersion, Method, Request};
 
 const TEXT: &str = "text/plain; charset=utf-8";
 const JSON: &str = "application/json";
@@ -45,8 +45,14 @@ pub fn route(url: &str) -> Option<Route> {
 }
 
 /// Builds the answer for one request. The clock is read here, as late as
-/// possible: nothing but header formatting stands between it and the socket.
-pub fn answer(method: &Method, url: &str, wants_json: bool, max_error_us: i64) -> Answer {
+/// possible: nothing but a few bytes of headers stand between it and the socket.
+pub fn answer(
+    method: &Method,
+    url: &str,
+    wants_json: bool,
+    max_error_us: i64,
+    clock: &mut Clock,
+) -> Answer {
     let Some(route) = route(url) else {
         return Answer::text(
             404,
@@ -66,7 +72,7 @@ pub fn answer(method: &Method, url: &str, wants_json: bool, max_error_us: i64) -
         },
         Route::Now if wants_json => {
             let kernel = clock::kernel_clock().ok();
-            let now = clock::now();
+            let now = clock.now();
             Answer {
                 status: 200,
                 content_type: JSON,
@@ -74,7 +80,7 @@ pub fn answer(method: &Method, url: &str, wants_json: bool, max_error_us: i64) -
                 allow: None,
             }
         }
-        Route::Now => Answer::text(200, format!("{}\n", clock::now().rfc3339)),
+        Route::Now => Answer::text(200, clock.now().rfc3339 + "\n"),
     }
 }
 
@@ -101,33 +107,73 @@ fn wants_json(request: &Request) -> bool {
         .any(|h| h.field.equiv("Accept") && h.value.as_str().contains(JSON))
 }
 
-fn header(name: &str, value: &str) -> Header {
-    // Names and values here are ASCII constants or digits: from_bytes cannot fail.
-    Header::from_bytes(name.as_bytes(), value.as_bytes()).expect("ASCII header")
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        503 => "Service Unavailable",
+        _ => "",
+    }
 }
 
-/// Answers one request. tiny_http drops the body for HEAD and adds
-/// Content-Length; Date, Server and Cache-Control are set here.
-pub fn respond(request: Request, max_error_us: i64) -> io::Result<u16> {
-    let a = answer(
-        request.method(),
-        request.url(),
-        wants_json(&request),
-        max_error_us,
-    );
-    let date = httpdate::fmt_http_date(std::time::SystemTime::now());
-    let mut response = Response::from_string(a.body)
-        .with_status_code(a.status)
-        .with_header(header("Content-Type", a.content_type))
-        .with_header(header("Cache-Control", "no-store"))
-        .with_header(header("Date", &date))
-        // No version: a Server header that names one only helps an attacker pick exploits.
-        .with_header(header("Server", "nowd"));
-    if let Some(allow) = a.allow {
-        response.add_header(header("Allow", allow));
+/// Answers requests, writing status line, headers and body of each in one
+/// piece (tiny_http's `Response` builds and allocates every header apart).
+pub struct Responder {
+    max_error_us: i64,
+    clock: Clock,
+    /// Reused from one answer to the next.
+    buf: Vec<u8>,
+}
+
+impl Responder {
+    pub fn new(max_error_us: i64) -> Responder {
+        Responder {
+            max_error_us,
+            clock: Clock::default(),
+            buf: Vec::with_capacity(512),
+        }
     }
-    let status = a.status;
-    request.respond(response).map(|()| status)
+
+    pub fn respond(&mut self, request: Request) -> io::Result<u16> {
+        let a = answer(
+            request.method(),
+            request.url(),
+            wants_json(&request),
+            self.max_error_us,
+            &mut self.clock,
+        );
+        let buf = &mut self.buf;
+        buf.clear();
+        // Writing to a Vec cannot fail. No version in Server: it would only
+        // help an attacker choose an exploit.
+        let _ = write!(
+            buf,
+            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n\
+             Cache-Control: no-store\r\nDate: {}\r\nServer: nowd\r\n",
+            a.status,
+            reason(a.status),
+            a.content_type,
+            a.body.len(),
+            self.clock.http_date()
+        );
+        if let Some(allow) = a.allow {
+            let _ = write!(buf, "Allow: {allow}\r\n");
+        }
+        if request.is_last_on_connection() {
+            buf.extend_from_slice(b"Connection: close\r\n");
+        } else if *request.http_version() == HTTPVersion(1, 0) {
+            buf.extend_from_slice(b"Connection: keep-alive\r\n");
+        }
+        buf.extend_from_slice(b"\r\n");
+        if *request.method() != Method::Head {
+            buf.extend_from_slice(a.body.as_bytes());
+        }
+        let mut writer = request.into_writer();
+        writer.write_all(buf)?;
+        writer.flush()?;
+        Ok(a.status)
+    }
 }
 
 #[cfg(test)]
@@ -145,16 +191,20 @@ mod tests {
 
     #[test]
     fn other_methods_get_405_with_allow() {
-        let a = answer(&Method::Post, "/now", false, 100_000);
+        let a = answer(&Method::Post, "/now", false, 100_000, &mut Clock::default());
         assert_eq!((a.status, a.allow), (405, Some("GET, HEAD")));
     }
 
     #[test]
     fn unknown_paths_get_404_even_with_other_methods() {
-        assert_eq!(
-            answer(&Method::Delete, "/admin", false, 100_000).status,
-            404
+        let a = answer(
+            &Method::Delete,
+            "/admin",
+            false,
+            100_000,
+            &mut Clock::default(),
         );
+        assert_eq!(a.status, 404);
     }
 
     #[test]

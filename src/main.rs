@@ -14,7 +14,6 @@ mod systemd;
 
 use log::{debug, error, info, warn};
 use std::io;
-use std::net::TcpListener;
 use std::os::fd::AsRawFd;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,11 +26,8 @@ static HEAP: alloc::CappedAllocator = alloc::CappedAllocator::new();
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The loop wakes at least this often, so a signal is seen within it.
 const TICK: Duration = Duration::from_millis(100);
-/// How often deadlines are enforced and the accept loop is checked.
+/// How often connection deadlines are enforced and the watchdog fed.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
-/// Connections left waiting in the listen queue for this many sweeps in a row
-/// mean tiny_http's accept thread is gone (it dies silently on a panic).
-const STUCK_SWEEPS: u32 = 3;
 /// After SIGTERM, queued requests are answered for at most this long.
 const DRAIN_TIME: Duration = Duration::from_millis(500);
 
@@ -102,16 +98,12 @@ fn serve(config: &cli::Config) -> io::Result<()> {
     let listener = listener::bind(config.listen).map_err(|e| {
         io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
     })?;
-    let max_error_us = i64::from(config.max_clock_error_ms) * 1000;
+    let mut responder = http::Responder::new(i64::from(config.max_clock_error_ms) * 1000);
 
-    let mut server = start_accept_loop(&listener)?;
-    // A replaced server still holds requests from connections it accepted;
-    // it is polled until those connections have surely ended.
-    let mut retired: Vec<(Server, Instant)> = Vec::new();
-    // Set while tiny_http's accept loop is down, until a new one starts.
-    let mut accept_down_since: Option<Instant> = None;
+    // tiny_http gets its own copy of the socket: nowd keeps one to shut down.
+    let server = Server::from_listener(listener.try_clone()?, None)
+        .map_err(|e| io::Error::other(e.to_string()))?;
     let mut reaper = reaper::Reaper::new();
-    let mut stuck_sweeps = 0;
     let mut last_sweep = Instant::now();
 
     let notifier = systemd::Notifier::from_env();
@@ -126,66 +118,29 @@ fn serve(config: &cli::Config) -> io::Result<()> {
 
     while !STOP.load(Ordering::Relaxed) {
         match server.recv_timeout(TICK) {
-            Ok(Some(request)) => handle(request, max_error_us),
+            Ok(Some(request)) => handle(request, &mut responder),
             Ok(None) => {}
-            Err(e) => {
-                // tiny_http's accept thread reports one error and ends (EMFILE, ECONNABORTED...).
-                if accept_down_since.is_none() {
-                    error!("accept loop stopped: {e}");
-                    accept_down_since = Some(Instant::now());
-                }
-            }
-        }
-        for (old, _) in &retired {
-            while let Ok(Some(request)) = old.try_recv() {
-                handle(request, max_error_us);
-            }
+            // The accept loop retries every passing error itself (patched
+            // tiny_http); one it reports means the socket is unusable. A fresh
+            // process, started by systemd, is the repair.
+            Err(e) => return Err(io::Error::other(format!("accept loop ended: {e}"))),
         }
         if last_sweep.elapsed() < SWEEP_INTERVAL {
             continue;
         }
-
-        // Once a second: deadlines, then the accept loop's health.
         last_sweep = Instant::now();
-        retired.retain(|(_, since)| since.elapsed() < reaper::MAX_CONNECTION_AGE * 2);
         match reaper.sweep(last_sweep) {
-            Ok(sweep) => {
-                if sweep.closed > 0 {
-                    debug!(
-                        "closed {} of {} connections past a deadline",
-                        sweep.closed, sweep.connections
-                    );
-                }
-                stuck_sweeps = if sweep.accept_queue > 0 {
-                    stuck_sweeps + 1
-                } else {
-                    0
-                };
+            Ok(sweep) if sweep.closed > 0 => {
+                debug!(
+                    "closed {} of {} connections past a deadline",
+                    sweep.closed, sweep.connections
+                )
             }
+            Ok(_) => {}
             Err(e) => debug!("cannot sweep connections: {e}"),
         }
-        if stuck_sweeps >= STUCK_SWEEPS && accept_down_since.is_none() {
-            error!("accept loop stopped: listen queue has not drained for {STUCK_SWEEPS} s");
-            accept_down_since = Some(Instant::now());
-        }
-        if let Some(since) = accept_down_since {
-            // After the sweep, which frees the descriptors idle clients held.
-            if let Ok(new) = start_accept_loop(&listener) {
-                info!(
-                    "accept loop restarted after {:.1} s",
-                    since.elapsed().as_secs_f64()
-                );
-                retired.push((std::mem::replace(&mut server, new), Instant::now()));
-                accept_down_since = None;
-                stuck_sweeps = 0;
-            }
-        }
-        // systemd restarts nowd if this stops for WatchdogSec.
-        let healthy = accept_down_since.is_none();
-        if let Some(n) = notifier
-            .as_ref()
-            .filter(|n| n.watchdog.is_some() && healthy)
-        {
+        // The loop is turning: systemd restarts nowd if this stops for WatchdogSec.
+        if let Some(n) = notifier.as_ref().filter(|n| n.watchdog.is_some()) {
             n.notify("WATCHDOG=1");
         }
     }
@@ -201,7 +156,7 @@ fn serve(config: &cli::Config) -> io::Result<()> {
     let deadline = Instant::now() + DRAIN_TIME;
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
         match server.recv_timeout(left.min(Duration::from_millis(50))) {
-            Ok(Some(request)) => handle(request, max_error_us),
+            Ok(Some(request)) => handle(request, &mut responder),
             Ok(None) => break, // nothing more in flight
             Err(_) => {}       // the accept thread reporting the shutdown
         }
@@ -209,18 +164,12 @@ fn serve(config: &cli::Config) -> io::Result<()> {
     Ok(())
 }
 
-/// Hands tiny_http its own copy of the listening socket, so that a new accept
-/// loop can be started on the same socket if the old one dies.
-fn start_accept_loop(listener: &TcpListener) -> io::Result<Server> {
-    Server::from_listener(listener.try_clone()?, None).map_err(|e| io::Error::other(e.to_string()))
-}
-
-fn handle(request: tiny_http::Request, max_error_us: i64) {
+fn handle(request: tiny_http::Request, responder: &mut http::Responder) {
     let line = log::log_enabled!(log::Level::Debug).then(|| {
         let peer = request.remote_addr().map_or("-".into(), |a| a.to_string());
         format!("{} {} from {peer}", request.method(), request.url())
     });
-    let result = http::respond(request, max_error_us);
+    let result = responder.respond(request);
     if let Some(line) = line {
         // A client that left is its own affair, not an error of the service.
         match result {

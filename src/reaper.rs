@@ -27,8 +27,6 @@ pub const MAX_UNSENT_BYTES: u32 = 64 * 1024;
 pub struct Sweep {
     pub connections: usize,
     pub closed: usize,
-    /// Connections waiting in the listen queue for accept(2).
-    pub accept_queue: u32,
 }
 
 /// Descriptors held back for the sweep itself (the directory and one
@@ -93,7 +91,6 @@ impl Reaper {
                 continue;
             };
             if info.state == TCP_LISTEN {
-                sweep.accept_queue = sweep.accept_queue.max(info.accept_queue());
                 continue;
             }
             let first_seen = *self.first_seen.get(&inode).unwrap_or(&now);

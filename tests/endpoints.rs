@@ -278,3 +278,58 @@ fn a_port_in_use_is_a_clear_error_and_exit_1() {
     assert_eq!(code, 1);
     assert!(err.contains(&format!("cannot listen on {addr}")), "{err}");
 }
+
+#[test]
+fn the_answer_says_when_the_connection_ends() {
+    let nowd = Nowd::start();
+    for (request, expect) in [
+        (
+            &b"GET /now HTTP/1.1\r\nHost: nowd\r\nConnection: close\r\n\r\n"[..],
+            Some("close"),
+        ),
+        (b"GET /now HTTP/1.0\r\n\r\n", Some("close")),
+        (
+            b"GET /now HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+            Some("keep-alive"),
+        ),
+        (b"GET /now HTTP/1.1\r\nHost: nowd\r\n\r\n", None),
+    ] {
+        let mut s = connect(nowd.addr).unwrap();
+        s.write_all(request).unwrap();
+        let mut reader = BufReader::new(s.try_clone().unwrap());
+        let r = read_response(&mut reader, false).unwrap();
+        assert_eq!(
+            r.header("Connection"),
+            expect,
+            "{}",
+            String::from_utf8_lossy(request)
+        );
+        // What the header says is what happens: closed, or open for another request.
+        s.write_all(b"GET /now HTTP/1.1\r\nHost: nowd\r\n\r\n").ok();
+        let again = read_response(&mut reader, false);
+        assert_eq!(
+            again.is_ok(),
+            expect != Some("close"),
+            "{}",
+            String::from_utf8_lossy(request)
+        );
+    }
+}
+
+#[test]
+fn no_answer_names_the_http_library() {
+    let nowd = Nowd::start();
+    let r = raw(
+        nowd.addr,
+        b"GET /now HTTP/1.1\r\nNo colon here\r\n\r\n",
+        false,
+    )
+    .unwrap();
+    assert_eq!(r.status, 400);
+    assert!(
+        r.headers
+            .iter()
+            .all(|(_, v)| !v.to_ascii_lowercase().contains("tiny")),
+        "{r:?}"
+    );
+}
