@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import threading
 
+import pytest
+
 from conftest import free_port, run_check
 
 
@@ -29,36 +31,27 @@ def test_dns_failure():
     assert "cannot resolve no-such-host.invalid" in run.line
 
 
-def test_garbage_instead_of_http(raw_server):
-    def garbage(conn: socket.socket) -> None:
+@pytest.mark.parametrize(
+    "reply, says",
+    [
+        (b"\x00\xff\xfe not HTTP at all\r\n\r\n", "bad HTTP answer"),
+        (b"", "closed without an answer"),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n2026-11-",
+            "bad HTTP answer: IncompleteRead",
+        ),
+    ],
+    ids=["garbage", "hang-up", "truncated"],
+)
+def test_broken_answers_are_critical(raw_server, reply, says):
+    def answer(conn: socket.socket) -> None:
         conn.recv(4096)
-        conn.sendall(b"\x00\xff\xfe not HTTP at all\r\n\r\n")
+        conn.sendall(reply)
         conn.close()
 
-    run = run_check(raw_server(garbage).url)
+    run = run_check(raw_server(answer).url)
     assert run.returncode == 2, run
-    assert "bad HTTP answer" in run.line
-
-
-def test_closed_without_answer(raw_server):
-    def hang_up(conn: socket.socket) -> None:
-        conn.recv(4096)
-        conn.close()
-
-    run = run_check(raw_server(hang_up).url)
-    assert run.returncode == 2, run
-    assert "closed without an answer" in run.line
-
-
-def test_truncated_answer(raw_server):
-    def truncated(conn: socket.socket) -> None:
-        conn.recv(4096)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n2026-11-")
-        conn.close()
-
-    run = run_check(raw_server(truncated).url)
-    assert run.returncode == 2, run
-    assert "bad HTTP answer: IncompleteRead" in run.line
+    assert says in run.line
 
 
 def test_no_timestamp_at_all(time_server):
