@@ -317,7 +317,7 @@ fn the_answer_says_when_the_connection_ends() {
 }
 
 #[test]
-fn no_answer_names_the_http_library() {
+fn error_answers_from_the_http_library_name_it_not_and_are_not_cached() {
     let nowd = Nowd::start();
     let r = raw(
         nowd.addr,

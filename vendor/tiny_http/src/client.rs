@@ -216,7 +216,7 @@ impl Iterator for ClientConnection {
             let rq = match self.read() {
                 Err(ReadError::WrongRequestLine) => {
                     let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(400));
+                    let response = error_answer(400);
                     response
                         .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
                         .ok();
@@ -226,7 +226,7 @@ impl Iterator for ClientConnection {
 
                 Err(ReadError::RequestLineTooLong) => {
                     let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(414));
+                    let response = error_answer(414);
                     response
                         .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
                         .ok();
@@ -235,14 +235,14 @@ impl Iterator for ClientConnection {
 
                 Err(ReadError::HeaderTooLarge(ver)) => {
                     let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(431));
+                    let response = error_answer(431);
                     response.raw_print(writer, ver, &[], false, None).ok();
                     return None; // the rest of the header is unread: close
                 }
 
                 Err(ReadError::WrongHeader(ver)) => {
                     let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(400));
+                    let response = error_answer(400);
                     response.raw_print(writer, ver, &[], false, None).ok();
                     return None; // we don't know where the next request would start,
                                  // se we have to close
@@ -251,7 +251,7 @@ impl Iterator for ClientConnection {
                 Err(ReadError::ReadIoError(ref err)) if err.kind() == ErrorKind::TimedOut => {
                     // request timeout
                     let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(408));
+                    let response = error_answer(408);
                     response
                         .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
                         .ok();
@@ -260,7 +260,7 @@ impl Iterator for ClientConnection {
 
                 Err(ReadError::ExpectationFailed(ver)) => {
                     let writer = self.sink.next().unwrap();
-                    let response = Response::new_empty(StatusCode(417));
+                    let response = error_answer(417);
                     response.raw_print(writer, ver, &[], true, None).ok();
                     return None; // TODO: should be recoverable, but needs handling in case of body
                 }
@@ -277,7 +277,8 @@ impl Iterator for ClientConnection {
                 let response = Response::from_string(
                     "This server only supports HTTP versions 1.0 and 1.1".to_owned(),
                 )
-                .with_status_code(StatusCode(505));
+                .with_status_code(StatusCode(505))
+                .with_header(no_store());
                 response
                     .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
                     .ok();
@@ -316,6 +317,15 @@ impl Iterator for ClientConnection {
             return Some(rq);
         }
     }
+}
+
+/// The library's own error answers are never to be cached either (nowd patch).
+fn no_store() -> crate::Header {
+    crate::Header::from_bytes(&b"Cache-Control"[..], &b"no-store"[..]).unwrap()
+}
+
+fn error_answer(code: u16) -> crate::Response<std::io::Empty> {
+    crate::Response::new_empty(crate::StatusCode(code)).with_header(no_store())
 }
 
 /// Parses a "HTTP/1.1" string.
