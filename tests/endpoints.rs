@@ -332,4 +332,7 @@ fn error_answers_from_the_http_library_name_it_not_and_are_not_cached() {
             .all(|(_, v)| !v.to_ascii_lowercase().contains("tiny")),
         "{r:?}"
     );
+    // The library's own answers follow the rules of every answer too.
+    assert_eq!(r.header("Cache-Control"), Some("no-store"));
+    assert!(r.header("Date").is_some() && r.header("Content-Length").is_some());
 }
