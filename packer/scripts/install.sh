@@ -44,6 +44,19 @@ done
 install -D -o root -g root -m 0755 "$staging/nowd" /usr/local/bin/nowd
 install -D -o root -g root -m 0644 "$staging/nowd.service" /etc/systemd/system/nowd.service
 
+# nowd's root directory (RootDirectory= in the unit): empty but for the mount
+# points systemd puts its private /dev, /proc, /sys, /run, /tmp, /var/tmp,
+# /root (ProtectHome=) and the binary on, read-only to everyone. Made here so
+# that systemd does not have to create them under /usr at the first start;
+# validate.sh checks that nothing else is in it.
+nowd_root=/usr/local/lib/nowd/root
+rm -rf "$nowd_root"
+install -d -o root -g root -m 0555 "$nowd_root"
+for d in dev etc proc root run sys tmp usr usr/local usr/local/bin var var/tmp; do
+  install -d -o root -g root -m 0555 "$nowd_root/$d"
+done
+install -o root -g root -m 0444 /dev/null "$nowd_root/usr/local/bin/nowd"
+
 # Configuration files, as they stand on disk (replacing the packages' own).
 (cd "$staging/files" && find . -type f) | sort | while read -r rel; do
   dest="/${rel#./}"

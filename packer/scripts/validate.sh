@@ -43,6 +43,15 @@ fi
 
 # What the image is for.
 if [ -x /usr/local/bin/nowd ]; then ok "nowd installed"; else fail "/usr/local/bin/nowd missing"; fi
+# nowd's root directory: directories and the empty mount point of the
+# binary, nothing that could be read or run in there.
+nowd_root=/usr/local/lib/nowd/root
+if [ ! -d "$nowd_root" ]; then
+  fail "$nowd_root missing"
+else
+  extra="$(find "$nowd_root" -mindepth 1 ! -type d ! \( -path "$nowd_root/usr/local/bin/nowd" -type f -empty \))"
+  if [ -n "$extra" ]; then fail "$nowd_root holds more than mount points: $extra"; else ok "nowd's root holds nothing but mount points"; fi
+fi
 for unit in nowd.service chrony.service nftables.service; do
   if [ "$(systemctl is-enabled "$unit" 2>/dev/null || true)" = enabled ]; then
     ok "$unit enabled"
