@@ -16,8 +16,10 @@ from __future__ import annotations
 import copy
 import functools
 import importlib.resources
+import ipaddress
 import itertools
 import json
+import re
 from pathlib import Path
 
 from cfnlint.decode import decode
@@ -30,6 +32,13 @@ SCHEMA_REGION = "us-east-1"
 
 # The service's one port.
 HTTP_PORT = 80
+
+# The sources nowd's unit in the image accepts besides loopback
+# (IPAddressAllow= in systemd/nowd.service): the load balancer's addresses in
+# the VPC must be among them.
+RFC1918 = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
+# Six /24 subnets are cut from the VPC's block.
+VPC_PREFIXES = range(16, 22)
 
 # Actions allowed beyond reading, each with the only resource it may target.
 SELF_SERVICE_ACTIONS = {
@@ -478,6 +487,69 @@ def check_health_check_healthz(template: dict, scenario: dict) -> list[str]:
     return problems
 
 
+def check_client_ips_not_preserved(template: dict, scenario: dict) -> list[str]:
+    """The instances see only the load balancer's private addresses: client
+    IP preservation, on by default for instance targets, is switched off."""
+    res = resources(template, scenario)
+    problems = []
+    for name, tg in of_type(res, "AWS::ElasticLoadBalancingV2::TargetGroup").items():
+        attributes = {
+            a.get("Key"): a.get("Value") for a in props(tg).get("TargetGroupAttributes", [])
+        }
+        value = attributes.get("preserve_client_ip.enabled")
+        if value != "false":
+            shown = "unset (on for instance targets)" if value is None else repr(value)
+            problems.append(f"{name}: preserve_client_ip.enabled is {shown}, not 'false'")
+    return problems
+
+
+@functools.lru_cache(maxsize=None)
+def vpc_pattern_errors(pattern: str) -> list[str]:
+    """Where `pattern` disagrees with "an RFC 1918 block from /16 to /21":
+    tried on every first two octets (as a /16) and on every prefix length."""
+    accepts = re.compile(pattern).fullmatch
+    private = {
+        (int(n.network_address) >> 24, (int(n.network_address) >> 16) & 0xFF)
+        for r in RFC1918
+        for n in r.subnets(new_prefix=16)
+    }
+    wrong = []
+    for a, b in itertools.product(range(256), repeat=2):
+        block = f"{a}.{b}.0.0/16"
+        if bool(accepts(block)) != ((a, b) in private):
+            wrong.append(f"{block} {'rejected' if (a, b) in private else 'accepted'}")
+    for prefix in range(8, 33):
+        block = f"10.0.0.0/{prefix}"
+        if bool(accepts(block)) != (prefix in VPC_PREFIXES):
+            wrong.append(f"{block} {'accepted' if accepts(block) else 'rejected'}")
+    return wrong
+
+
+def check_vpc_cidr_rfc1918(template: dict, scenario: dict) -> list[str]:
+    """Every VPC block is a parameter whose AllowedPattern takes exactly the
+    /16 to /21 blocks inside RFC 1918 (vpc_pattern_errors), default included."""
+    res = resources(template, scenario)
+    params = template.get("Parameters", {})
+    problems = []
+    for name, vpc in of_type(res, "AWS::EC2::VPC").items():
+        param = referenced(props(vpc).get("CidrBlock"))
+        if param not in params:
+            problems.append(f"{name}: CidrBlock is not a parameter: {props(vpc).get('CidrBlock')}")
+            continue
+        pattern = params[param].get("AllowedPattern")
+        if not pattern:
+            problems.append(f"{name}: parameter {param} has no AllowedPattern")
+            continue
+        default = params[param].get("Default")
+        if default is not None and not re.fullmatch(pattern, default):
+            problems.append(f"{param}: the default {default} does not match the pattern")
+        wrong = vpc_pattern_errors(pattern)
+        if wrong:
+            more = f" and {len(wrong) - 5} more" if len(wrong) > 5 else ""
+            problems.append(f"{param}: AllowedPattern is not RFC 1918 /16-/21: {', '.join(wrong[:5])}{more}")
+    return problems
+
+
 # -------------------------------------------------------------------- IAM
 
 
@@ -683,6 +755,8 @@ ALL_CHECKS = [
     check_asg_health_and_rollout,
     check_single_tcp_80_listener,
     check_health_check_healthz,
+    check_client_ips_not_preserved,
+    check_vpc_cidr_rfc1918,
     check_iam_read_only,
     check_iam_scoped_where_possible,
     check_stack_reads_scoped_to_this_stack,

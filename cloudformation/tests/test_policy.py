@@ -213,6 +213,32 @@ def accept_503_as_healthy(t):
     resource(t, "TargetGroup")["Matcher"]["HttpCode"] = "200-599"
 
 
+def preserve_client_ips(t):
+    attributes = resource(t, "TargetGroup")["TargetGroupAttributes"]
+    next(a for a in attributes if a["Key"] == "preserve_client_ip.enabled")["Value"] = "true"
+
+
+def leave_client_ip_preservation_at_its_default(t):
+    attributes = resource(t, "TargetGroup")["TargetGroupAttributes"]
+    attributes[:] = [a for a in attributes if a["Key"] != "preserve_client_ip.enabled"]
+
+
+def allow_any_vpc_cidr_starting_like_a_private_one(t):
+    # The pattern before RFC 1918 was enforced: 172.0.0.0/16 and 192.0.0.0/16 pass.
+    t["Parameters"]["VpcCidrBlock"]["AllowedPattern"] = (
+        r"^(10|172|192)\.\d{1,3}\.\d{1,3}\.\d{1,3}/(1[6-9]|2[01])$"
+    )
+
+
+def hard_code_a_public_vpc_cidr(t):
+    resource(t, "Vpc")["CidrBlock"] = "100.64.0.0/16"
+
+
+def allow_a_vpc_too_small_for_six_subnets(t):
+    pattern = t["Parameters"]["VpcCidrBlock"]["AllowedPattern"]
+    t["Parameters"]["VpcCidrBlock"]["AllowedPattern"] = pattern.replace("2[01]", "2[0-4]")
+
+
 def allow_terminate_instances(t):
     statement(t, "ReadThisStacksInstances")["Action"].append("ec2:TerminateInstances")
 
@@ -314,6 +340,11 @@ ALTERATIONS = [
     (add_udp_listener, tc.check_single_tcp_80_listener),
     (check_health_on_root, tc.check_health_check_healthz),
     (accept_503_as_healthy, tc.check_health_check_healthz),
+    (preserve_client_ips, tc.check_client_ips_not_preserved),
+    (leave_client_ip_preservation_at_its_default, tc.check_client_ips_not_preserved),
+    (allow_any_vpc_cidr_starting_like_a_private_one, tc.check_vpc_cidr_rfc1918),
+    (hard_code_a_public_vpc_cidr, tc.check_vpc_cidr_rfc1918),
+    (allow_a_vpc_too_small_for_six_subnets, tc.check_vpc_cidr_rfc1918),
     (allow_terminate_instances, tc.check_iam_read_only),
     (allow_terminate_instances, tc.check_iam_scoped_where_possible),
     (allow_wildcard_action, tc.check_iam_read_only),
