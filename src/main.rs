@@ -53,8 +53,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // No timestamps: journald adds its own. tiny_http's only log line is an
-    // accept error, which nowd reports itself.
+    // No timestamps: journald adds its own. tiny_http is silenced: its lines
+    // are passing accept errors, up to 20 a second while descriptors run out.
     simple_logger::SimpleLogger::new()
         .with_level(config.log_level)
         .with_module_level("tiny_http", log::LevelFilter::Off)
