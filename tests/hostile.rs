@@ -179,43 +179,35 @@ fn flood(nowd: &Nowd, start: &[u8], chunk: &[u8]) -> (String, usize, u64) {
 /// Far above nowd's need: the bound is what matters, not the figure.
 const MEMORY_BOUND_KIB: u64 = 16 * 1024;
 
-#[test]
-fn an_endless_header_line_gets_431_with_memory_bounded() {
+/// Floods nowd with `chunk` after `start`; it must answer `status`, keep its
+/// memory bounded, and go on serving.
+fn assert_flood_refused(what: &str, start: &[u8], chunk: &[u8], status_code: &str) {
     let nowd = Nowd::start();
-    let (status, sent, peak_kib) = flood(
-        &nowd,
-        b"GET /now HTTP/1.1\r\nHost: nowd\r\nX-Endless: ",
-        &[b'a'; 64 * 1024],
+    let (status, sent, peak_kib) = flood(&nowd, start, chunk);
+    eprintln!("{what}: {status:?} after {sent} bytes sent, nowd peak RSS {peak_kib} KiB");
+    assert!(
+        status.starts_with(&format!("HTTP/1.1 {status_code}")),
+        "{status:?}"
     );
-    eprintln!(
-        "endless header line: {status:?} after {sent} bytes sent, nowd peak RSS {peak_kib} KiB"
-    );
-    assert!(status.starts_with("HTTP/1.1 431"), "{status:?}");
     assert!(peak_kib < MEMORY_BOUND_KIB, "peak {peak_kib} KiB");
     assert_eq!(get(nowd.addr, "/now").status, 200);
+}
+
+#[test]
+fn an_endless_header_line_gets_431_with_memory_bounded() {
+    let start = b"GET /now HTTP/1.1\r\nHost: nowd\r\nX-Endless: ";
+    assert_flood_refused("endless header line", start, &[b'a'; 64 * 1024], "431");
 }
 
 #[test]
 fn endless_header_lines_get_431_with_memory_bounded() {
-    let nowd = Nowd::start();
     let headers = b"X-Flood: 0123456789abcdef\r\n".repeat(2048);
-    let (status, sent, peak_kib) = flood(&nowd, b"GET /now HTTP/1.1\r\n", &headers);
-    eprintln!("header flood: {status:?} after {sent} bytes sent, nowd peak RSS {peak_kib} KiB");
-    assert!(status.starts_with("HTTP/1.1 431"), "{status:?}");
-    assert!(peak_kib < MEMORY_BOUND_KIB, "peak {peak_kib} KiB");
-    assert_eq!(get(nowd.addr, "/now").status, 200);
+    assert_flood_refused("header flood", b"GET /now HTTP/1.1\r\n", &headers, "431");
 }
 
 #[test]
 fn an_endless_request_line_gets_414_with_memory_bounded() {
-    let nowd = Nowd::start();
-    let (status, sent, peak_kib) = flood(&nowd, b"GET /", &[b'a'; 64 * 1024]);
-    eprintln!(
-        "endless request line: {status:?} after {sent} bytes sent, nowd peak RSS {peak_kib} KiB"
-    );
-    assert!(status.starts_with("HTTP/1.1 414"), "{status:?}");
-    assert!(peak_kib < MEMORY_BOUND_KIB, "peak {peak_kib} KiB");
-    assert_eq!(get(nowd.addr, "/now").status, 200);
+    assert_flood_refused("endless request line", b"GET /", &[b'a'; 64 * 1024], "414");
 }
 
 #[test]
