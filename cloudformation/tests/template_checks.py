@@ -5,7 +5,7 @@ reads it, intrinsic functions in their long form: {"Ref": ...},
 {"Fn::If": ...}) and the truth value of every condition, and returns a list
 of violations: empty means the rule holds. `violations()` runs a check once
 for every combination of the template's conditions (two zones or three,
-reviewer user or not), so a rule has to hold whatever the parameters.
+reviewer user or not, alarm email or not, DNS name or not), so a rule has to hold whatever the parameters.
 
 The tests in test_policy.py run these on the real template and on altered
 copies of it, to show that each rule can fail.
@@ -439,7 +439,11 @@ def check_asg_spans_zones(template: dict, scenario: dict) -> list[str]:
 
 
 def check_asg_health_and_rollout(template: dict, scenario: dict) -> list[str]:
+    """ELB health checks with a grace period, and a rollout that is an
+    instance refresh gated on health: launch before terminate, and alarms of
+    this template that fail it (CloudFormation then rolls the stack back)."""
     res = resources(template, scenario)
+    alarm_names = {sub_text(props(a).get("AlarmName")) for a in alarms(res).values()}
     problems = []
     for name, asg in of_type(res, "AWS::AutoScaling::AutoScalingGroup").items():
         p = props(asg)
@@ -447,11 +451,221 @@ def check_asg_health_and_rollout(template: dict, scenario: dict) -> list[str]:
             problems.append(f"{name}: health checks are not the load balancer's")
         if int(p.get("HealthCheckGracePeriod", 0)) < 120:
             problems.append(f"{name}: grace period too short for boot and first clock sync")
+        if not p.get("DefaultInstanceWarmup"):
+            problems.append(f"{name}: no DefaultInstanceWarmup, the refresh would wait the grace period")
         policy = asg.get("UpdatePolicy", {})
-        rolling = policy.get("AutoScalingRollingUpdate", {})
-        replacing = policy.get("AutoScalingReplacingUpdate", {})
-        if not rolling.get("MinInstancesInService") and replacing.get("WillReplace") is not True:
-            problems.append(f"{name}: no update policy keeping instances in service")
+        if "AutoScalingRollingUpdate" in policy:
+            problems.append(f"{name}: AutoScalingRollingUpdate waits a fixed time, not for health")
+        refresh = policy.get("AutoScalingInstanceRefresh")
+        if refresh is None:
+            problems.append(f"{name}: no AutoScalingInstanceRefresh update policy")
+            continue
+        prefs = refresh.get("Preferences", {})
+        if refresh.get("Strategy") != "Rolling":
+            problems.append(f"{name}: refresh strategy is {refresh.get('Strategy')}, not Rolling")
+        if prefs.get("MinHealthyPercentage") != 100:
+            problems.append(f"{name}: MinHealthyPercentage {prefs.get('MinHealthyPercentage')} lets capacity drop")
+        if not 100 < int(prefs.get("MaxHealthyPercentage", 100)) <= 110:
+            problems.append(
+                f"{name}: MaxHealthyPercentage {prefs.get('MaxHealthyPercentage')} is not "
+                "launch-before-terminate one instance at a time"
+            )
+        gating = [sub_text(a) for a in prefs.get("AlarmSpecification", {}).get("Alarms", [])]
+        if not gating:
+            problems.append(f"{name}: no alarm gates the refresh")
+        for alarm in gating:
+            if alarm not in alarm_names:
+                problems.append(f"{name}: refresh waits on alarm {alarm}, which this template does not create")
+        gated_metrics = {
+            props(a).get("MetricName")
+            for a in alarms(res).values()
+            if sub_text(props(a).get("AlarmName")) in gating
+        }
+        for metric in ("UnHealthyHostCount", "HealthyHostCount"):
+            if metric not in gated_metrics:
+                problems.append(f"{name}: the refresh is not gated on {metric}")
+        missing = [a for a in gating if a and not any(
+            d in asg.get("DependsOn", []) for d in alarms(res)
+            if sub_text(props(alarms(res)[d]).get("AlarmName")) == a
+        )]
+        if missing:
+            problems.append(f"{name}: does not depend on the alarms it names: {missing}")
+    return problems
+
+
+def check_no_fixed_desired_capacity(template: dict, scenario: dict) -> list[str]:
+    """The scaling policy owns the group's size: a DesiredCapacity in the
+    template would be written back on every stack update."""
+    res = resources(template, scenario)
+    problems = []
+    policies = of_type(res, "AWS::AutoScaling::ScalingPolicy")
+    for name, asg in of_type(res, "AWS::AutoScaling::AutoScalingGroup").items():
+        if "DesiredCapacity" in props(asg):
+            problems.append(f"{name}: DesiredCapacity {props(asg)['DesiredCapacity']} resets scaling")
+        if not any(referenced(props(p).get("AutoScalingGroupName")) == name for p in policies.values()):
+            problems.append(f"{name}: no scaling policy owns its size")
+    if "DesiredCapacity" in template.get("Parameters", {}):
+        problems.append("parameter DesiredCapacity is left over")
+    return problems
+
+
+# ----------------------------------------------------------------- alarms
+
+
+def alarms(res: dict[str, dict]) -> dict[str, dict]:
+    return of_type(res, "AWS::CloudWatch::Alarm")
+
+
+def condition_for_parameter(template: dict, param: str) -> str | None:
+    """The condition defined as "parameter `param` is not empty"."""
+    wanted = {"Fn::Not": [{"Fn::Equals": [{"Ref": param}, ""]}]}
+    for name, definition in template.get("Conditions", {}).items():
+        if definition == wanted:
+            return name
+    return None
+
+
+def check_alarms_reach_someone(template: dict, scenario: dict) -> list[str]:
+    """Unhealthy hosts above zero and healthy hosts below MinSize, for a few
+    minutes, on the target group's metrics; ALARM and OK go to an encrypted
+    SNS topic of this template; an email subscription exactly when
+    AlarmEmail is set."""
+    res = resources(template, scenario)
+    topics = of_type(res, "AWS::SNS::Topic")
+    keys = of_type(res, "AWS::KMS::Key")
+    lbs = set(of_type(res, "AWS::ElasticLoadBalancingV2::LoadBalancer"))
+    tgs = set(of_type(res, "AWS::ElasticLoadBalancingV2::TargetGroup"))
+    wanted = {
+        "UnHealthyHostCount": ("GreaterThanThreshold", 0),
+        "HealthyHostCount": ("LessThanThreshold", {"Ref": "MinSize"}),
+    }
+    problems = []
+    seen = set()
+    for name, alarm in alarms(res).items():
+        p = props(alarm)
+        metric = p.get("MetricName")
+        if p.get("Namespace") != "AWS/NetworkELB" or metric not in wanted:
+            continue
+        seen.add(metric)
+        operator, threshold = wanted[metric]
+        if (p.get("ComparisonOperator"), p.get("Threshold")) != (operator, threshold):
+            problems.append(f"{name}: {metric} {p.get('ComparisonOperator')} {p.get('Threshold')}")
+        dims = {d["Name"]: referenced(d["Value"]) for d in p.get("Dimensions", [])}
+        if dims.get("TargetGroup") not in tgs or dims.get("LoadBalancer") not in lbs:
+            problems.append(f"{name}: not on this stack's target group and load balancer: {dims}")
+        window = int(p.get("Period", 0)) * int(p.get("DatapointsToAlarm", p.get("EvaluationPeriods", 0)))
+        if not 120 <= window <= 600:
+            problems.append(f"{name}: fires after {window} s, not a few minutes")
+        for key in ("AlarmActions", "OKActions"):
+            targets = [referenced(t) for t in p.get(key, [])]
+            if not targets or any(t not in topics for t in targets):
+                problems.append(f"{name}: {key} {p.get(key)} do not all go to this stack's topic")
+    for metric in sorted(set(wanted) - seen):
+        problems.append(f"no alarm on the target group's {metric}")
+    for name, topic in topics.items():
+        key = referenced(props(topic).get("KmsMasterKeyId"))
+        if key not in keys:
+            problems.append(f"{name}: not encrypted with a key of this stack ({props(topic).get('KmsMasterKeyId')})")
+    for name, key in keys.items():
+        if props(key).get("EnableKeyRotation") is not True:
+            problems.append(f"{name}: key rotation off")
+    email = condition_for_parameter(template, "AlarmEmail")
+    subscriptions = of_type(res, "AWS::SNS::Subscription")
+    mailed = [s for s in subscriptions.values() if props(s).get("Protocol") == "email"]
+    if email is None:
+        problems.append("no condition 'AlarmEmail is set'")
+    elif scenario[email] != bool(mailed):
+        problems.append(f"{email}={scenario[email]} but {len(mailed)} email subscriptions")
+    for s in mailed:
+        if props(s).get("Endpoint") != {"Ref": "AlarmEmail"} or referenced(props(s).get("TopicArn")) not in topics:
+            problems.append(f"email subscription {props(s)} is not AlarmEmail on the alarm topic")
+    return problems
+
+
+def check_key_policies(template: dict, scenario: dict) -> list[str]:
+    """KMS keys: the account's IAM policies administer them (the default key
+    policy); a service may only encrypt, for this account's alarms."""
+    res = resources(template, scenario)
+    account_root = {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+    problems = []
+    for name, key in of_type(res, "AWS::KMS::Key").items():
+        for st in as_list(props(key).get("KeyPolicy", {}).get("Statement", [])):
+            where = f"{name}#{st.get('Sid')}"
+            principal = st.get("Principal", {})
+            if st.get("Effect") != "Allow":
+                continue
+            if principal == {"AWS": account_root}:
+                continue
+            if principal == "*" or "AWS" in principal:
+                problems.append(f"{where}: key opened to {principal}")
+                continue
+            actions = set(as_list(st.get("Action", [])))
+            if not actions <= {"kms:Decrypt", "kms:GenerateDataKey*"}:
+                problems.append(f"{where}: service may {sorted(actions)}")
+            condition = st.get("Condition", {})
+            if condition.get("StringEquals", {}).get("aws:SourceAccount") != {"Ref": "AWS::AccountId"}:
+                problems.append(f"{where}: no aws:SourceAccount condition (confused deputy)")
+            source = sub_text(condition.get("ArnLike", {}).get("aws:SourceArn")) or ""
+            if not source.endswith(":alarm:${AWS::StackName}-*"):
+                problems.append(f"{where}: not limited to this stack's alarms ({source or 'any source'})")
+    return problems
+
+
+# -------------------------------------------------------------------- DNS
+
+
+def check_dns_records_optional(template: dict, scenario: dict) -> list[str]:
+    """With DomainName (and its zone): an A and an AAAA alias to the load
+    balancer, and NowUrl uses the name; without it: no record at all."""
+    res = resources(template, scenario)
+    records = of_type(res, "AWS::Route53::RecordSet") | of_type(res, "AWS::Route53::RecordSetGroup")
+    condition = condition_for_parameter(template, "DomainName")
+    problems = []
+    if condition is None:
+        return ["no condition 'DomainName is set'"]
+    if not scenario[condition]:
+        return [f"{n}: DNS record without DomainName" for n in records]
+    types = set()
+    for name, record in records.items():
+        p = props(record)
+        alias = p.get("AliasTarget", {})
+        types.add(p.get("Type"))
+        if p.get("Name") != {"Ref": "DomainName"} or p.get("HostedZoneId") != {"Ref": "HostedZoneId"}:
+            problems.append(f"{name}: not DomainName in HostedZoneId")
+        if "${LoadBalancer.DNSName}" not in (sub_text(alias.get("DNSName")) or ""):
+            problems.append(f"{name}: alias does not point at the load balancer")
+        if alias.get("HostedZoneId") != {"Fn::GetAtt": ["LoadBalancer", "CanonicalHostedZoneID"]}:
+            problems.append(f"{name}: alias hosted zone is not the load balancer's")
+    if types != {"A", "AAAA"}:
+        problems.append(f"records of types {sorted(t for t in types if t)}, expected A and AAAA")
+    url = template.get("Outputs", {}).get("NowUrl", {}).get("Value", {})
+    if resolve(url, scenario) != {"Fn::Sub": "http://${DomainName}/now"}:
+        problems.append(f"NowUrl does not use DomainName: {resolve(url, scenario)}")
+    return problems
+
+
+def check_dns_parameters_go_together(template: dict, scenario: dict) -> list[str]:
+    """A rule refuses HostedZoneId without DomainName and the reverse."""
+    for rule in template.get("Rules", {}).values():
+        refs = json.dumps(rule)
+        if '"HostedZoneId"' in refs and '"DomainName"' in refs and "Fn::And" in refs:
+            return []
+    return ["no rule ties HostedZoneId and DomainName together"]
+
+
+# ---------------------------------------------------------- availability zones
+
+
+def check_third_zone_only_when_asked(template: dict, scenario: dict) -> list[str]:
+    """Only resources that exist with three zones select a third zone, so
+    the default of two deploys wherever the region has two."""
+    problems = []
+    for name, r in resources(template, scenario).items():
+        zone = props(r).get("AvailabilityZone")
+        if zone_of({"Properties": {"AvailabilityZone": zone}})[0] == "GetAZs":
+            index = zone["Fn::Select"][0]
+            if int(index) >= 2 and not scenario.get("UseThirdZone"):
+                problems.append(f"{name}: selects zone {index} with two zones asked for")
     return problems
 
 
@@ -661,6 +875,26 @@ def check_stack_reads_scoped_to_this_stack(template: dict, scenario: dict) -> li
     return problems
 
 
+def check_alarm_reads_scoped_to_this_stack(template: dict, scenario: dict) -> list[str]:
+    """Scopable CloudWatch and SNS reads name this stack's alarms (by the
+    stack-name prefix or the target tracking group) and its own topics."""
+    res = resources(template, scenario)
+    topics = set(of_type(res, "AWS::SNS::Topic"))
+    alarm_suffixes = (":alarm:${AWS::StackName}-*", ":alarm:TargetTracking-${AutoScalingGroup}-*")
+    problems = []
+    for where, st in statements(res):
+        actions = as_list(st.get("Action", []))
+        if is_everything(st.get("Resource")):
+            continue
+        for resource in as_list(st.get("Resource")):
+            if any(a.startswith("cloudwatch:") for a in actions):
+                if not (sub_text(resource) or "").endswith(alarm_suffixes):
+                    problems.append(f"{where}: alarm reads on {resource}")
+            if any(a.startswith("sns:") for a in actions) and referenced(resource) not in topics:
+                problems.append(f"{where}: topic reads on {resource}")
+    return problems
+
+
 # ---------------------------------------------------- parameters and tags
 
 
@@ -753,6 +987,12 @@ ALL_CHECKS = [
     check_instance_subnets_have_no_internet_route,
     check_asg_spans_zones,
     check_asg_health_and_rollout,
+    check_no_fixed_desired_capacity,
+    check_alarms_reach_someone,
+    check_key_policies,
+    check_dns_records_optional,
+    check_dns_parameters_go_together,
+    check_third_zone_only_when_asked,
     check_single_tcp_80_listener,
     check_health_check_healthz,
     check_client_ips_not_preserved,
@@ -760,6 +1000,7 @@ ALL_CHECKS = [
     check_iam_read_only,
     check_iam_scoped_where_possible,
     check_stack_reads_scoped_to_this_stack,
+    check_alarm_reads_scoped_to_this_stack,
     check_secrets_no_echo,
     check_only_image_id_required,
     check_tags,

@@ -4,7 +4,9 @@ catches a template altered to break it."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
 
 import pytest
 
@@ -18,9 +20,18 @@ def test_template_obeys(check):
     assert tc.violations(check, TEMPLATE) == []
 
 
+def scenario(**true):
+    """A scenario with every condition false but those named."""
+    return {name: name in true for name in TEMPLATE["Conditions"]}
+
+
 def test_every_condition_combination_is_checked():
-    # Two zones or three, with or without the reviewer user.
-    assert len(tc.scenarios(TEMPLATE)) == 4
+    # Two zones or three, with or without the reviewer user, the alarm
+    # email, the DNS name: 16 combinations.
+    assert set(TEMPLATE["Conditions"]) == {
+        "UseThirdZone", "HasReviewerUser", "HasAlarmEmail", "HasDnsName",
+    }
+    assert len(tc.scenarios(TEMPLATE)) == 16
 
 
 def test_three_zones_add_a_third_subnet_to_the_group():
@@ -36,7 +47,7 @@ def test_three_zones_add_a_third_subnet_to_the_group():
 
 def test_reviewer_policy_uses_only_expected_verbs():
     """The actions, sorted by verb, as a reviewer would read them."""
-    res = tc.resources(TEMPLATE, {"UseThirdZone": False, "HasReviewerUser": True})
+    res = tc.resources(TEMPLATE, scenario(HasReviewerUser=True))
     verbs = set()
     for _, statement in tc.statements(res):
         for action in statement["Action"]:
@@ -46,8 +57,8 @@ def test_reviewer_policy_uses_only_expected_verbs():
 
 
 def test_reviewer_user_exists_only_on_request():
-    without = tc.resources(TEMPLATE, {"UseThirdZone": False, "HasReviewerUser": False})
-    with_user = tc.resources(TEMPLATE, {"UseThirdZone": False, "HasReviewerUser": True})
+    without = tc.resources(TEMPLATE, scenario())
+    with_user = tc.resources(TEMPLATE, scenario(HasReviewerUser=True))
     assert "ReviewerGroup" in without and "ReviewerUser" not in without
     assert "ReviewerUser" in with_user
     assert TEMPLATE["Outputs"]["ReviewerUserName"]["Condition"] == "HasReviewerUser"
@@ -55,9 +66,75 @@ def test_reviewer_user_exists_only_on_request():
 
 def test_outputs():
     outputs = TEMPLATE["Outputs"]
-    assert outputs["NowUrl"]["Value"] == {"Fn::Sub": "http://${LoadBalancer.DNSName}/now"}
-    for name in ("LoadBalancerDnsName", "ReviewerGroupName", "ReviewerUserName", "ConsoleSignInUrl"):
+    url = outputs["NowUrl"]["Value"]
+    assert tc.resolve(url, scenario()) == {"Fn::Sub": "http://${LoadBalancer.DNSName}/now"}
+    assert tc.resolve(url, scenario(HasDnsName=True)) == {"Fn::Sub": "http://${DomainName}/now"}
+    for name in ("LoadBalancerDnsName", "ReviewerGroupName", "ReviewerUserName", "ConsoleSignInUrl",
+                 "AlarmTopicArn", "AlarmsConsoleUrl"):
         assert name in outputs
+
+
+def test_alarms_exist_without_email_and_mail_only_with_it():
+    without = tc.resources(TEMPLATE, scenario())
+    with_email = tc.resources(TEMPLATE, scenario(HasAlarmEmail=True))
+    assert len(tc.alarms(without)) == len(tc.alarms(with_email)) == 2
+    assert not tc.of_type(without, "AWS::SNS::Subscription")
+    assert len(tc.of_type(with_email, "AWS::SNS::Subscription")) == 1
+
+
+def test_dns_records_only_with_a_name():
+    without = tc.resources(TEMPLATE, scenario())
+    named = tc.resources(TEMPLATE, scenario(HasDnsName=True))
+    assert not tc.of_type(without, "AWS::Route53::RecordSet")
+    assert {tc.props(r)["Type"] for r in tc.of_type(named, "AWS::Route53::RecordSet").values()} == {
+        "A", "AAAA",
+    }
+
+
+def test_a_lone_dns_parameter_is_refused_by_a_rule():
+    """The rule's assertion, evaluated as CloudFormation would for each of
+    the four ways to fill in the two parameters."""
+    rule = TEMPLATE["Rules"]["DnsNameNeedsItsZone"]
+
+    def evaluate(node, values):
+        if isinstance(node, dict):
+            (fn, arg), = node.items()
+            if fn == "Ref":
+                return values[arg]
+            if fn == "Fn::Equals":
+                return evaluate(arg[0], values) == evaluate(arg[1], values)
+            if fn == "Fn::Not":
+                return not evaluate(arg[0], values)
+            if fn == "Fn::And":
+                return all(evaluate(a, values) for a in arg)
+            if fn == "Fn::Or":
+                return any(evaluate(a, values) for a in arg)
+            raise AssertionError(f"unexpected {fn}")
+        return node
+
+    outcomes = {}
+    for zone in ("", "Z0123456789ABC"):
+        for name in ("", "time.example.com"):
+            values = {"HostedZoneId": zone, "DomainName": name}
+            applies = evaluate(rule["RuleCondition"], values)
+            holds = all(evaluate(a["Assert"], values) for a in rule["Assertions"])
+            outcomes[(bool(zone), bool(name))] = (not applies) or holds
+    assert outcomes == {(False, False): True, (True, True): True,
+                        (True, False): False, (False, True): False}
+
+
+def test_parameter_patterns():
+    params = TEMPLATE["Parameters"]
+    cases = {
+        "AlarmEmail": (["", "ops@example.com"], ["ops", "a b@example.com", "ops@example"]),
+        "HostedZoneId": (["", "Z0123456789ABCDEFGHIJ"], ["z123", "Z12345-", "/hostedzone/Z1"]),
+        "DomainName": (["", "time.example.com", "a.b.c.example.org"],
+                       ["Time.Example.com", "time.example.com.", "-x.example.com", "example"]),
+    }
+    for name, (good, bad) in cases.items():
+        pattern = params[name]["AllowedPattern"]
+        assert [v for v in good if not re.fullmatch(pattern, v)] == [], name
+        assert [v for v in bad if re.fullmatch(pattern, v)] == [], name
 
 
 def test_policy_data_is_available():
@@ -193,6 +270,130 @@ def drop_update_policy(t):
     del t["Resources"]["AutoScalingGroup"]["UpdatePolicy"]
 
 
+def refresh_preferences(t):
+    return t["Resources"]["AutoScalingGroup"]["UpdatePolicy"]["AutoScalingInstanceRefresh"]["Preferences"]
+
+
+def go_back_to_the_timed_rolling_update(t):
+    # The update policy before the instance refresh: a fixed pause, never a look at health.
+    t["Resources"]["AutoScalingGroup"]["UpdatePolicy"] = {
+        "AutoScalingRollingUpdate": {"MaxBatchSize": 1, "MinInstancesInService": {"Ref": "MinSize"},
+                                     "PauseTime": "PT5M", "WaitOnResourceSignals": False}
+    }
+
+
+def terminate_before_launch(t):
+    refresh_preferences(t)["MinHealthyPercentage"] = 90
+
+
+def replace_everything_at_once(t):
+    refresh_preferences(t)["MaxHealthyPercentage"] = 200
+
+
+def refresh_without_alarms(t):
+    del refresh_preferences(t)["AlarmSpecification"]
+
+
+def gate_on_an_alarm_nobody_creates(t):
+    refresh_preferences(t)["AlarmSpecification"]["Alarms"][0] = {"Fn::Sub": "${AWS::StackName}-typo"}
+
+
+def gate_on_the_unhealthy_alarm_only(t):
+    alarms = refresh_preferences(t)["AlarmSpecification"]["Alarms"]
+    alarms[:] = [a for a in alarms if "unhealthy" in a["Fn::Sub"]]
+
+
+def forget_the_alarm_dependency(t):
+    del t["Resources"]["AutoScalingGroup"]["DependsOn"]
+
+
+def fix_desired_capacity(t):
+    resource(t, "AutoScalingGroup")["DesiredCapacity"] = {"Ref": "MinSize"}
+
+
+def drop_scaling_policy(t):
+    del t["Resources"]["CpuTargetTrackingPolicy"]
+
+
+def drop_unhealthy_alarm(t):
+    del t["Resources"]["UnhealthyHostsAlarm"]
+
+
+def alarm_on_the_first_unhealthy_minute(t):
+    resource(t, "UnhealthyHostsAlarm")["EvaluationPeriods"] = 1
+    resource(t, "UnhealthyHostsAlarm")["DatapointsToAlarm"] = 1
+
+
+def alarm_below_a_fixed_one(t):
+    resource(t, "HealthyHostsBelowMinimumAlarm")["Threshold"] = 1
+
+
+def alarm_on_another_target_group(t):
+    resource(t, "HealthyHostsBelowMinimumAlarm")["Dimensions"][1]["Value"] = "targetgroup/other/0123"
+
+
+def alarm_tells_nobody(t):
+    del resource(t, "UnhealthyHostsAlarm")["AlarmActions"]
+
+
+def alarm_silent_on_recovery(t):
+    del resource(t, "HealthyHostsBelowMinimumAlarm")["OKActions"]
+
+
+def leave_topic_unencrypted(t):
+    del resource(t, "AlarmTopic")["KmsMasterKeyId"]
+
+
+def encrypt_topic_with_aws_managed_key(t):
+    # CloudWatch cannot publish to a topic under alias/aws/sns.
+    resource(t, "AlarmTopic")["KmsMasterKeyId"] = "alias/aws/sns"
+
+
+def subscribe_email_unconditionally(t):
+    del t["Resources"]["AlarmEmailSubscription"]["Condition"]
+
+
+def mail_a_fixed_address(t):
+    resource(t, "AlarmEmailSubscription")["Endpoint"] = "ops@example.com"
+
+
+def open_key_to_everyone(t):
+    resource(t, "AlarmTopicKey")["KeyPolicy"]["Statement"][1]["Principal"] = "*"
+
+
+def let_cloudwatch_administer_the_key(t):
+    resource(t, "AlarmTopicKey")["KeyPolicy"]["Statement"][1]["Action"] = "kms:*"
+
+
+def drop_confused_deputy_condition(t):
+    del resource(t, "AlarmTopicKey")["KeyPolicy"]["Statement"][1]["Condition"]["StringEquals"]
+
+
+def create_dns_records_always(t):
+    del t["Resources"]["DnsRecordIpv6"]["Condition"]
+
+
+def drop_aaaa_record(t):
+    del t["Resources"]["DnsRecordIpv6"]
+
+
+def point_alias_elsewhere(t):
+    resource(t, "DnsRecordIpv4")["AliasTarget"]["DNSName"] = "elsewhere.example.com"
+
+
+def keep_the_load_balancer_url_with_a_name(t):
+    t["Outputs"]["NowUrl"]["Value"] = {"Fn::Sub": "http://${LoadBalancer.DNSName}/now"}
+
+
+def drop_dns_rule(t):
+    del t["Rules"]["DnsNameNeedsItsZone"]
+
+
+def select_third_zone_always(t):
+    del t["Resources"]["PrivateSubnetC"]["Condition"]
+    t["Resources"]["PrivateSubnetC"].pop("DependsOn", None)
+
+
 def listen_on_8080(t):
     resource(t, "HttpListener")["Port"] = 8080
 
@@ -271,6 +472,30 @@ def drop_region_pin(t):
     del statement(t, "ReadWithoutResourceLevelPermissionsInThisRegion")["Condition"]
 
 
+def allow_deleting_alarms(t):
+    statement(t, "ReadThisStacksAlarms")["Action"].append("cloudwatch:DeleteAlarms")
+
+
+def allow_publishing_to_the_topic(t):
+    statement(t, "ReadThisStacksAlarmTopic")["Action"].append("sns:Publish")
+
+
+def read_every_alarm(t):
+    statement(t, "ReadThisStacksAlarms")["Resource"].append(
+        {"Fn::Sub": "arn:${AWS::Partition}:cloudwatch:${AWS::Region}:${AWS::AccountId}:alarm:*"}
+    )
+
+
+def read_alarms_under_star(t):
+    statement(t, "ReadWithoutResourceLevelPermissionsInThisRegion")["Action"].append(
+        "cloudwatch:DescribeAlarms"
+    )
+
+
+def read_another_topic(t):
+    statement(t, "ReadThisStacksAlarmTopic")["Resource"] = "arn:aws:sns:eu-west-1:123456789012:other"
+
+
 def drop_instance_tag_condition(t):
     del statement(t, "ReadThisStacksInstances")["Condition"]
 
@@ -336,6 +561,35 @@ ALTERATIONS = [
     (put_both_subnets_in_one_zone, tc.check_asg_spans_zones),
     (use_ec2_health_checks, tc.check_asg_health_and_rollout),
     (drop_update_policy, tc.check_asg_health_and_rollout),
+    (go_back_to_the_timed_rolling_update, tc.check_asg_health_and_rollout),
+    (terminate_before_launch, tc.check_asg_health_and_rollout),
+    (replace_everything_at_once, tc.check_asg_health_and_rollout),
+    (refresh_without_alarms, tc.check_asg_health_and_rollout),
+    (gate_on_an_alarm_nobody_creates, tc.check_asg_health_and_rollout),
+    (gate_on_the_unhealthy_alarm_only, tc.check_asg_health_and_rollout),
+    (forget_the_alarm_dependency, tc.check_asg_health_and_rollout),
+    (fix_desired_capacity, tc.check_no_fixed_desired_capacity),
+    (drop_scaling_policy, tc.check_no_fixed_desired_capacity),
+    (drop_unhealthy_alarm, tc.check_alarms_reach_someone),
+    (drop_unhealthy_alarm, tc.check_asg_health_and_rollout),
+    (alarm_on_the_first_unhealthy_minute, tc.check_alarms_reach_someone),
+    (alarm_below_a_fixed_one, tc.check_alarms_reach_someone),
+    (alarm_on_another_target_group, tc.check_alarms_reach_someone),
+    (alarm_tells_nobody, tc.check_alarms_reach_someone),
+    (alarm_silent_on_recovery, tc.check_alarms_reach_someone),
+    (leave_topic_unencrypted, tc.check_alarms_reach_someone),
+    (encrypt_topic_with_aws_managed_key, tc.check_alarms_reach_someone),
+    (subscribe_email_unconditionally, tc.check_alarms_reach_someone),
+    (mail_a_fixed_address, tc.check_alarms_reach_someone),
+    (open_key_to_everyone, tc.check_key_policies),
+    (let_cloudwatch_administer_the_key, tc.check_key_policies),
+    (drop_confused_deputy_condition, tc.check_key_policies),
+    (create_dns_records_always, tc.check_dns_records_optional),
+    (drop_aaaa_record, tc.check_dns_records_optional),
+    (point_alias_elsewhere, tc.check_dns_records_optional),
+    (keep_the_load_balancer_url_with_a_name, tc.check_dns_records_optional),
+    (drop_dns_rule, tc.check_dns_parameters_go_together),
+    (select_third_zone_always, tc.check_third_zone_only_when_asked),
     (listen_on_8080, tc.check_single_tcp_80_listener),
     (add_udp_listener, tc.check_single_tcp_80_listener),
     (check_health_on_root, tc.check_health_check_healthz),
@@ -356,6 +610,12 @@ ALTERATIONS = [
     (put_scopable_action_under_star, tc.check_iam_scoped_where_possible),
     (drop_region_pin, tc.check_iam_scoped_where_possible),
     (drop_instance_tag_condition, tc.check_stack_reads_scoped_to_this_stack),
+    (allow_deleting_alarms, tc.check_iam_read_only),
+    (allow_deleting_alarms, tc.check_iam_scoped_where_possible),
+    (allow_publishing_to_the_topic, tc.check_iam_read_only),
+    (read_every_alarm, tc.check_alarm_reads_scoped_to_this_stack),
+    (read_alarms_under_star, tc.check_iam_scoped_where_possible),
+    (read_another_topic, tc.check_alarm_reads_scoped_to_this_stack),
     (attach_read_only_access, tc.check_iam_read_only),
     (echo_the_password, tc.check_secrets_no_echo),
     (output_the_password, tc.check_secrets_no_echo),
@@ -398,6 +658,7 @@ def unscoped_actions_in_readme() -> set[str]:
     section = readme.split("### API calls that allow no resource-level scoping", 1)[1]
     section = section.split("Left out on purpose", 1)[0]
     prefixes = {
+        "CloudWatch": "cloudwatch",
         "Elastic Load Balancing": "elasticloadbalancing",
         "EC2 Auto Scaling": "autoscaling",
         "EC2": "ec2",
@@ -412,7 +673,7 @@ def unscoped_actions_in_readme() -> set[str]:
 
 
 def test_readme_lists_exactly_the_unscoped_actions():
-    res = tc.resources(TEMPLATE, {"UseThirdZone": False, "HasReviewerUser": True})
+    res = tc.resources(TEMPLATE, scenario(HasReviewerUser=True))
     in_template = {
         action
         for _, st in tc.statements(res)
@@ -420,3 +681,65 @@ def test_readme_lists_exactly_the_unscoped_actions():
         for action in st["Action"]
     }
     assert unscoped_actions_in_readme() == in_template
+
+
+# The manifest query the READMEs give. packer's manifest post-processor
+# writes the amazon plugin's artifact id: "region:ami" per region, sorted
+# and joined with commas (builder/common/artifact.go), so with ami_regions
+# the build's own region need not come first.
+REPO = tc.TEMPLATE_PATH.parent.parent
+MANIFEST_QUERY = re.compile(r"AMI_ID=\$\(jq -r --arg region \"\$REGION\" '([^']+)' packer/manifest\.json\)")
+
+
+def manifest_queries() -> dict[str, list[str]]:
+    found = {}
+    for readme in (REPO / "README.md", tc.TEMPLATE_PATH.parent / "README.md"):
+        found[readme.name if readme.parent == REPO else "cloudformation/README.md"] = [
+            " ".join(q.split()) for q in MANIFEST_QUERY.findall(readme.read_text())
+        ]
+    return found
+
+
+def run_jq(program: str, manifest: dict, region: str) -> str:
+    done = subprocess.run(
+        ["jq", "-r", "--arg", "region", region, program],
+        input=json.dumps(manifest), capture_output=True, text=True, check=True, timeout=10,
+    )
+    return done.stdout
+
+
+def manifest(artifact_id: str) -> dict:
+    return {"builds": [
+        {"name": "nowd", "builder_type": "amazon-ebs", "artifact_id": "eu-west-1:ami-0000000000000000a"},
+        {"name": "nowd", "builder_type": "amazon-ebs", "artifact_id": artifact_id},
+    ], "last_run_uuid": "00000000-0000-0000-0000-000000000000"}
+
+
+def test_readmes_give_one_manifest_query():
+    queries = manifest_queries()
+    # The short path in the top README, the rollout in cloudformation/README.md
+    # (NEW_AMI_ID, same program).
+    assert len(queries["README.md"]) == 1
+    rollout = re.findall(
+        r"NEW_AMI_ID=\$\(jq -r --arg region \"\$REGION\" '([^']+)' packer/manifest\.json\)",
+        (tc.TEMPLATE_PATH.parent / "README.md").read_text(),
+    )
+    assert [" ".join(q.split()) for q in rollout] == queries["README.md"]
+
+
+@pytest.mark.parametrize("artifact_id, region, ami", [
+    ("eu-west-1:ami-0123456789abcdef0", "eu-west-1", "ami-0123456789abcdef0"),
+    # Built in eu-west-1, copied to two more regions: sorted, so not first.
+    ("ap-south-1:ami-0aaaaaaaaaaaaaaaa,eu-west-1:ami-0bbbbbbbbbbbbbbbb,us-east-1:ami-0cccccccccccccccc",
+     "eu-west-1", "ami-0bbbbbbbbbbbbbbbb"),
+    ("ap-south-1:ami-0aaaaaaaaaaaaaaaa,eu-west-1:ami-0bbbbbbbbbbbbbbbb,us-east-1:ami-0cccccccccccccccc",
+     "us-east-1", "ami-0cccccccccccccccc"),
+    # A region that is a prefix of another must not match it.
+    ("us-east-1:ami-0aaaaaaaaaaaaaaaa,us-east-10:ami-0bbbbbbbbbbbbbbbb", "us-east-1", "ami-0aaaaaaaaaaaaaaaa"),
+    # No AMI in that region: nothing, so create-stack fails on an empty ImageId.
+    ("eu-west-1:ami-0123456789abcdef0", "us-west-2", ""),
+])
+def test_manifest_query_picks_the_regions_ami(artifact_id, region, ami):
+    program = manifest_queries()["README.md"][0]
+    assert run_jq(program, manifest(artifact_id), region).strip() == ami
+
