@@ -8,7 +8,8 @@ import socket
 
 import pytest
 
-import healthcheck
+from nowd_healthcheck import cli
+from nowd_healthcheck.judging import ceil_ms, format_offset
 from conftest import ipv6_loopback_available, run_check
 
 needs_ipv6 = pytest.mark.skipif(not ipv6_loopback_available(), reason="no IPv6 loopback")
@@ -46,7 +47,7 @@ def test_worst_address_is_reported(time_server):
     assert [a["status"] for a in report["addresses"]] == ["OK", "CRITICAL"]
     assert abs(report["offset_s"] - 1.5) <= report["rtt_s"] / 2 + 0.005
     assert report["reasons"] == [
-        f"[::1]: offset {healthcheck.format_offset(report['offset_s'])} ±{healthcheck.ceil_ms(report['uncertainty_s']):.3f}s beyond 1s"]
+        f"[::1]: offset {format_offset(report['offset_s'])} ±{ceil_ms(report['uncertainty_s']):.3f}s beyond 1s"]
     # Both were asked, each with the name.
     assert good.requests[0] == ("/now", f"localhost:{good.port}")
     assert bad.requests[0] == ("/now", f"localhost:{good.port}")
@@ -97,18 +98,18 @@ def test_name_with_two_addresses(time_server, monkeypatch, capsys):
     monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
     url = f"http://nlb.example:{good.port}/now"
 
-    assert healthcheck.main([url, "--json", "--samples", "2"]) == 1
+    assert cli.main([url, "--json", "--samples", "2"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert [a["address"] for a in report["addresses"]] == ["::1", "127.0.0.1"]
     assert report["status"] == "WARNING"
     assert abs(report["offset_s"] + 0.7) < 0.05  # the worst, not the first or the mean
     assert good.requests[0][1] == bad.requests[0][1] == f"nlb.example:{good.port}"
 
-    assert healthcheck.main([url, "-4", "--json", "--samples", "1"]) == 0
+    assert cli.main([url, "-4", "--json", "--samples", "1"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [a["address"] for a in report["addresses"]] == ["127.0.0.1"]
 
-    assert healthcheck.main([url, "-6", "--samples", "1"]) == 1
+    assert cli.main([url, "-6", "--samples", "1"]) == 1
     assert "1 address;" in capsys.readouterr().out
 
 
@@ -118,7 +119,8 @@ def test_nowd_healthz_503_is_a_warning(time_server):
     assert run.returncode == 1, run
     assert run.line.startswith("NOWD WARNING: offset ")
     assert "127.0.0.1: healthz 503: clock not synchronized (test)" in run.line
-    assert server.paths() == ["/now"] * 5 + ["/healthz"]
+    # /healthz once, on the first sample's connection; then the other nine.
+    assert server.paths() == ["/now", "/healthz"] + ["/now"] * 9
 
 
 def test_nowd_healthz_200_is_ok(time_server):

@@ -71,7 +71,7 @@ def test_nowd_without_timestamp_does_not_fall_back_to_date(time_server):
 
 @pytest.mark.parametrize(
     "options, timeout_s",
-    [(["--timeout", "1"], 1.0), ([], 2.0)],
+    [(["--timeout", "1"], 1.0), ([], 10.0)],
     ids=["timeout-1s", "default-timeout"],
 )
 def test_hung_server_is_critical_within_the_timeout(raw_server, options, timeout_s):
@@ -88,7 +88,8 @@ def test_hung_server_is_critical_within_the_timeout(raw_server, options, timeout
         release.set()
     assert run.returncode == 2, run
     assert f"no answer within {timeout_s:g}s" in run.line
-    assert timeout_s <= run.elapsed < timeout_s + 1.5, run.elapsed
+    # The line comes out before the deadline, not after it.
+    assert 0.8 * timeout_s <= run.elapsed < timeout_s, run.elapsed
 
 
 def test_trickling_server_is_cut_at_the_timeout(raw_server):

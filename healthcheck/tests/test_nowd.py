@@ -91,7 +91,8 @@ def assert_ok_or_only_unsynchronised(report: dict, healthz) -> None:
     else:
         assert status == 503 and "not synchronized" in reason, healthz
         assert report["status"] == "WARNING", report
-        assert report["reasons"] == [f"127.0.0.1: healthz 503: {reason}"]
+        label = f"127.0.0.1 instance {host_instance_id()[:8]}"
+        assert report["reasons"] == [f"{label}: healthz 503: {reason}"]
 
 
 def test_nowd_offset_near_zero(nowd):
@@ -101,7 +102,11 @@ def test_nowd_offset_near_zero(nowd):
     assert report["rtt_s"] < 0.1, report
     address = report["addresses"][0]
     assert address["server"] == "nowd" and address["time_source"] == "body"
-    assert address["samples"] == 5
+    assert address["samples"] == 10
+    # Every sample named the one instance, and its /healthz was read.
+    (instance,) = address["instances"]
+    assert instance["instance"] == host_instance_id()
+    assert instance["samples"] == 10 and instance["healthz"] is not None
     assert_ok_or_only_unsynchronised(report, nowd.healthz())
     assert run.returncode == {"OK": 0, "WARNING": 1}[report["status"]]
 
@@ -111,9 +116,10 @@ def test_nowd_text_line(nowd):
     status, reason = nowd.healthz()
     expected = "NOWD OK: offset " if status == 200 else "NOWD WARNING: offset "
     assert run.line.startswith(expected), run
-    assert "(rtt " in run.line and "1 address; local clock trusted)" in run.line
+    assert "(rtt " in run.line and "1 address, 1 instance; local clock trusted)" in run.line
     if status != 200:
-        assert f" - 127.0.0.1: healthz 503: {reason} | offset=" in run.line
+        label = f"127.0.0.1 instance {host_instance_id()[:8]}"
+        assert f" - {label}: healthz 503: {reason} | offset=" in run.line
 
 
 def test_nowd_skew_seen_through_ntp(nowd, sntp_responder):
@@ -154,6 +160,11 @@ def app_specific_id(machine_id: str) -> str:
     digest[6] = (digest[6] & 0x0F) | 0x40
     digest[8] = (digest[8] & 0x3F) | 0x80
     return digest.hex()
+
+
+def host_instance_id() -> str:
+    """What nowd, run as these tests run it, derives from /etc/machine-id."""
+    return app_specific_id(Path("/etc/machine-id").read_text().strip())
 
 
 def instance_headers(server: Nowd, path: str = "/now") -> list:
