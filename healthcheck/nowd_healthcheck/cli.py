@@ -34,8 +34,9 @@ DEFAULT_CRITICAL = "1.0"
 # (1 - 1/N)^10: 0.1% for 2, 1.7% for 3, 5.6% for 4. Round robin meets all.
 DEFAULT_SAMPLES = 10
 DEFAULT_TIMEOUT_S = 10.0
-# Kept back from the deadline for judging and printing.
+# Kept back from the deadline for judging, printing and exiting.
 MAX_MARGIN_S = 0.5
+MARGIN_SHARE = 0.15
 
 
 @dataclass
@@ -166,9 +167,23 @@ def parse_options(parser: argparse.ArgumentParser, argv: Optional[List[str]]) ->
                    args.interval)
 
 
-def check(options: Options, previous: Optional[LocalClock]) -> Report:
-    """One check: the NTP server and every address at once, all by one deadline."""
-    deadline = Deadline(options.timeout_s - min(MAX_MARGIN_S, options.timeout_s / 10))
+def process_age_s() -> float:
+    """How long ago this process started (Python's own start-up included, which
+    the scheduler's clock counts too); 0 where /proc cannot tell."""
+    try:
+        with open("/proc/self/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        started_s = int(fields[19]) / os.sysconf("SC_CLK_TCK")  # field 22: starttime
+        return max(0.0, time.clock_gettime(time.CLOCK_BOOTTIME) - started_s)
+    except (OSError, ValueError, IndexError, AttributeError):
+        return 0.0
+
+
+def check(options: Options, previous: Optional[LocalClock], spent_s: float = 0.0) -> Report:
+    """One check: the NTP server and every address at once, all by one deadline
+    (--timeout, less what was spent before, less a margin to print in)."""
+    margin_s = min(MAX_MARGIN_S, options.timeout_s * MARGIN_SHARE)
+    deadline = Deadline(options.timeout_s - spent_s - margin_s)
     clock: List[LocalClock] = []
     ntp = threading.Thread(
         target=lambda: clock.append(
@@ -194,9 +209,9 @@ def _on_signal(signum: int, _frame) -> None:
     raise _Stop(signum)
 
 
-def run(options: Options) -> int:
+def run(options: Options, spent_s: float = 0.0) -> int:
     if options.interval_s is None:
-        report = check(options, None)
+        report = check(options, None, spent_s)
         emit(report, options.target.url, options.json)
         return report.status
     clock: Optional[LocalClock] = None
@@ -212,7 +227,8 @@ def run(options: Options) -> int:
         time.sleep(next_at - now)
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: Optional[List[str]] = None, spent_s: float = 0.0) -> int:
+    """The check; spent_s: time already gone from the --timeout (start-up)."""
     parser = build_parser()
     try:
         options = parse_options(parser, argv)
@@ -224,7 +240,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if threading.current_thread() is threading.main_thread():
         previous = {sig: signal.signal(sig, _on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return run(options)
+        return run(options, spent_s)
     except _Stop as stop:
         # Stopping a repeating check is its normal end; a one-shot check cut
         # short says so the usual Unix way, 128 + the signal's number.
@@ -242,7 +258,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def cli() -> None:
     """The nowd-healthcheck command."""
-    status = main()
+    status = main(spent_s=process_age_s())
     try:
         sys.stdout.flush()
     except BrokenPipeError:
