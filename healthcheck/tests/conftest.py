@@ -163,6 +163,19 @@ def time_server():
         server.close()
 
 
+def dual_stack_servers(time_server, v4: dict, v6: dict):
+    """Two servers on the same port, one on 127.0.0.1 and one on ::1, as one
+    name's two addresses would be."""
+    for _ in range(20):
+        first = time_server(host="127.0.0.1", **v4)
+        try:
+            second = time_server(host="::1", port=first.port, **v6)
+        except OSError:  # that port is taken on ::1: try another
+            continue
+        return first, second
+    raise RuntimeError("no port free on both 127.0.0.1 and ::1")
+
+
 # --------------------------------------------------------------------------
 # Raw TCP servers: hang, garbage, trickle
 # --------------------------------------------------------------------------
@@ -171,10 +184,11 @@ def time_server():
 class RawServer:
     """Accepts TCP connections on loopback and hands each to behave(conn)."""
 
-    def __init__(self, behave: Callable[[socket.socket], None]) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
+    def __init__(self, behave: Callable[[socket.socket], None], host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        self.sock = socket.create_server((host, port))
         self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}/now"
+        self.url = f"http://{host}:{self.port}/now"
         self.behave = behave
         self.connections: List[socket.socket] = []
         self.stopped = threading.Event()
@@ -206,8 +220,8 @@ class RawServer:
 def raw_server():
     servers: List[RawServer] = []
 
-    def start(behave: Callable[[socket.socket], None]) -> RawServer:
-        server = RawServer(behave)
+    def start(behave: Callable[[socket.socket], None], **kwargs) -> RawServer:
+        server = RawServer(behave, **kwargs)
         servers.append(server)
         return server
 

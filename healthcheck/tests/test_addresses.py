@@ -10,22 +10,9 @@ import pytest
 
 from nowd_healthcheck import cli
 from nowd_healthcheck.judging import ceil_ms, format_offset
-from conftest import ipv6_loopback_available, run_check
+from conftest import dual_stack_servers, ipv6_loopback_available, run_check
 
 needs_ipv6 = pytest.mark.skipif(not ipv6_loopback_available(), reason="no IPv6 loopback")
-
-
-def dual_stack(time_server, v4: dict, v6: dict):
-    """Two servers on the same port, one on 127.0.0.1 and one on ::1, as one
-    name's two addresses would be."""
-    for _ in range(20):
-        first = time_server(host="127.0.0.1", **v4)
-        try:
-            second = time_server(host="::1", port=first.port, **v6)
-        except OSError:  # that port is taken on ::1: try another
-            continue
-        return first, second
-    raise RuntimeError("no port free on both 127.0.0.1 and ::1")
 
 
 def test_host_header_is_the_names(time_server):
@@ -38,7 +25,7 @@ def test_host_header_is_the_names(time_server):
 
 @needs_ipv6
 def test_worst_address_is_reported(time_server):
-    good, bad = dual_stack(time_server, {"skew": 0.0}, {"skew": +1.5})
+    good, bad = dual_stack_servers(time_server, {"skew": 0.0}, {"skew": +1.5})
     run = run_check(f"http://localhost:{good.port}/now",
                     "--address", "127.0.0.1", "--address", "::1", "--json")
     report = run.json
@@ -84,7 +71,7 @@ def test_localhost_every_resolved_address(time_server):
 def test_name_with_two_addresses(time_server, monkeypatch, capsys):
     """A load balancer's name: getaddrinfo gives several addresses (and each
     more than once, one per socket type); each is checked once."""
-    good, bad = dual_stack(time_server, {"skew": +0.1}, {"skew": -0.7})
+    good, bad = dual_stack_servers(time_server, {"skew": +0.1}, {"skew": -0.7})
     real_getaddrinfo = socket.getaddrinfo
 
     def fake_getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
@@ -161,3 +162,22 @@ def test_new_connection_per_request(time_server):
     assert run.returncode == 0, run
     assert len(server.paths()) == 10
     assert_offset_near(run.json, -0.3)
+
+
+@pytest.mark.parametrize("skew", [-2.2, -1.2, -0.9, +0.9, +1.2, +2.2])
+def test_whole_seconds_are_centred(time_server, skew):
+    """A whole-second stamp S says the server's clock read somewhere in
+    [S, S + 1): the offset is centred there, not on S. Knowing what the
+    server's clock did read, the check's answer is predicted to within half
+    the round trip; an estimate taken from S would be half a second off."""
+    server = time_server(skew=skew, body="seconds+0000")
+    report = run_check(server.url, "--json", "--samples", "1").json
+    (reading,) = server.readings
+    predicted = skew + (math.floor(reading) + 0.5 - reading)
+    assert abs(report["offset_s"] - predicted) <= report["rtt_s"] / 2 + TOLERANCE_S, report
+    assert abs(report["offset_s"] - skew) <= report["uncertainty_s"] + TOLERANCE_S
+    assert report["uncertainty_s"] <= 0.5 + report["rtt_s"] / 2 + 1e-6
+    # Near the 1 s limit: never OK; 2.2 s is CRITICAL whatever the phase (an
+    # estimate from S, known to +-1 s, would call it WARNING 4 times in 5).
+    expected = {"CRITICAL"} if abs(skew) > 2 else {"WARNING", "CRITICAL"}
+    assert report["status"] in expected, report
