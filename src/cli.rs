@@ -7,6 +7,8 @@ pub const USAGE: &str = "\
 Usage: nowd [--listen ADDR] [--log-level LEVEL] [--max-clock-error-ms N]
 
 Serves the current UTC time on GET /now and the clock's health on GET /healthz.
+Every answer names the instance (Nowd-Instance:) with an opaque id derived
+from the machine id ($CREDENTIALS_DIRECTORY/machine-id, else /etc/machine-id).
 
 Options:
   --listen ADDR             address and port to listen on [default: 127.0.0.1:8080]

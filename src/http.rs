@@ -1,6 +1,7 @@
 //! The HTTP answers: which request gets which status, headers and body.
 
 use crate::clock::{self, Clock, KernelClock};
+use crate::instance;
 use std::io::{self, Write};
 use tiny_http::{HTTPVersion, Method, Request};
 
@@ -122,6 +123,8 @@ fn reason(status: u16) -> &'static str {
 pub struct Responder {
     max_error_us: i64,
     clock: Clock,
+    /// Sent as `Nowd-Instance:` with every answer (see `instance`).
+    instance: Option<String>,
     /// Reused from one answer to the next.
     buf: Vec<u8>,
 }
@@ -131,8 +134,13 @@ impl Responder {
         Responder {
             max_error_us,
             clock: Clock::default(),
+            instance: None,
             buf: Vec::with_capacity(512),
         }
+    }
+
+    pub fn with_instance(self, instance: Option<String>) -> Responder {
+        Responder { instance, ..self }
     }
 
     pub fn respond(&mut self, request: Request) -> io::Result<u16> {
@@ -157,6 +165,9 @@ impl Responder {
             a.body.len(),
             self.clock.http_date()
         );
+        if let Some(id) = &self.instance {
+            let _ = write!(buf, "{}: {id}\r\n", instance::HEADER);
+        }
         if let Some(allow) = a.allow {
             let _ = write!(buf, "Allow: {allow}\r\n");
         }

@@ -8,6 +8,7 @@ mod alloc;
 mod cli;
 mod clock;
 mod http;
+mod instance;
 mod listener;
 mod reaper;
 mod systemd;
@@ -98,7 +99,11 @@ fn serve(config: &cli::Config) -> io::Result<()> {
     let listener = listener::bind(config.listen).map_err(|e| {
         io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
     })?;
-    let mut responder = http::Responder::new(i64::from(config.max_clock_error_ms) * 1000);
+    let instance = instance::load()
+        .inspect_err(|e| warn!("answers carry no instance id: {e}"))
+        .ok();
+    let mut responder =
+        http::Responder::new(i64::from(config.max_clock_error_ms) * 1000).with_instance(instance);
 
     // tiny_http gets its own copy of the socket: nowd keeps one to shut down.
     let server = Server::from_listener(listener.try_clone()?, None)

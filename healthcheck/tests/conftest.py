@@ -26,11 +26,14 @@ import pytest
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent  # healthcheck/
-SCRIPT = PROJECT / "healthcheck.py"
-# The Python that runs the script: this one, or another to check that the
-# script still runs there (HEALTHCHECK_PYTHON=python3.9 make test).
-SCRIPT_PYTHON = os.environ.get("HEALTHCHECK_PYTHON") or sys.executable
-sys.path.insert(0, str(PROJECT))  # for the in-process tests: import healthcheck
+# The Python that runs the check: this one, or another to check that it still
+# runs there (HEALTHCHECK_PYTHON=python3.9 make test).
+CHECK_PYTHON = os.environ.get("HEALTHCHECK_PYTHON") or sys.executable
+ZIPAPP = os.environ.get("HEALTHCHECK_ZIPAPP")
+# The command line, run in PROJECT, as the README gives it.
+CHECK_COMMAND = ([CHECK_PYTHON, str((PROJECT / ZIPAPP).resolve())] if ZIPAPP
+                 else [CHECK_PYTHON, "-m", "nowd_healthcheck"])
+sys.path.insert(0, str(PROJECT))  # for the in-process tests: import nowd_healthcheck
 
 UTC = datetime.timezone.utc
 
@@ -76,10 +79,12 @@ class TimeServer:
     def __init__(self, skew: float = 0.0, body: str = "micro", status: int = 200,
                  delays: Tuple[float, ...] = (0.0,), server_header: str = "test-server",
                  healthz: Tuple[int, str] = (200, "ok"), host: str = "127.0.0.1",
-                 port: int = 0, keep_alive: bool = True) -> None:
+                 port: int = 0, keep_alive: bool = True,
+                 instance: Optional[str] = None) -> None:
         self.skew, self.body, self.status, self.delays = skew, body, status, delays
-        self.server_header, self.healthz = server_header, healthz
+        self.server_header, self.healthz, self.instance = server_header, healthz, instance
         self.requests: List[Tuple[str, str]] = []  # (path, Host header)
+        self.readings: List[float] = []  # the server's clock at each /now
         self._lock = threading.Lock()
         outer = self
 
@@ -94,6 +99,8 @@ class TimeServer:
                 if delay:
                     time.sleep(delay)
                 now = time.time() + outer.skew  # the server's clock, read once
+                if self.path != "/healthz":
+                    outer.readings.append(now)
                 if self.path == "/healthz":
                     status, text = outer.healthz[0], outer.healthz[1] + "\n"
                 elif outer.body == "date-only":
@@ -105,6 +112,8 @@ class TimeServer:
                 payload = text.encode()
                 self.send_response_only(status)
                 self.send_header("Server", outer.server_header)
+                if outer.instance is not None:
+                    self.send_header("Nowd-Instance", outer.instance)
                 if outer.body != "nothing":
                     self.send_header("Date", email.utils.formatdate(now, usegmt=True))
                 self.send_header("Content-Type", "text/plain; charset=utf-8")
@@ -154,6 +163,19 @@ def time_server():
         server.close()
 
 
+def dual_stack_servers(time_server, v4: dict, v6: dict):
+    """Two servers on the same port, one on 127.0.0.1 and one on ::1, as one
+    name's two addresses would be."""
+    for _ in range(20):
+        first = time_server(host="127.0.0.1", **v4)
+        try:
+            second = time_server(host="::1", port=first.port, **v6)
+        except OSError:  # that port is taken on ::1: try another
+            continue
+        return first, second
+    raise RuntimeError("no port free on both 127.0.0.1 and ::1")
+
+
 # --------------------------------------------------------------------------
 # Raw TCP servers: hang, garbage, trickle
 # --------------------------------------------------------------------------
@@ -162,10 +184,11 @@ def time_server():
 class RawServer:
     """Accepts TCP connections on loopback and hands each to behave(conn)."""
 
-    def __init__(self, behave: Callable[[socket.socket], None]) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
+    def __init__(self, behave: Callable[[socket.socket], None], host: str = "127.0.0.1",
+                 port: int = 0) -> None:
+        self.sock = socket.create_server((host, port))
         self.port = self.sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}/now"
+        self.url = f"http://{host}:{self.port}/now"
         self.behave = behave
         self.connections: List[socket.socket] = []
         self.stopped = threading.Event()
@@ -197,8 +220,8 @@ class RawServer:
 def raw_server():
     servers: List[RawServer] = []
 
-    def start(behave: Callable[[socket.socket], None]) -> RawServer:
-        server = RawServer(behave)
+    def start(behave: Callable[[socket.socket], None], **kwargs) -> RawServer:
+        server = RawServer(behave, **kwargs)
         servers.append(server)
         return server
 
@@ -242,6 +265,7 @@ class SntpResponder:
         self.port = self.sock.getsockname()[1]
         self.spec = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
         self.queries = 0
+        self.transmits: List[int] = []  # the transmit timestamp of each request
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
@@ -255,6 +279,7 @@ class SntpResponder:
             if self.mode == "silent" or len(data) < NTP_PACKET.size:
                 continue
             request = NTP_PACKET.unpack_from(data)
+            self.transmits.append(request[10])
             leap, stratum, ref_id = 0, 2, b"TEST"
             origin = request[10]  # the client's transmit timestamp, echoed
             if self.mode == "bad-origin":
@@ -318,11 +343,22 @@ class CheckRun:
         return f"<exit {self.returncode}: {self.stdout!r} {self.stderr!r}>"
 
 
-def run_check(*args: str, timeout: float = 30,
-              command: Optional[List[str]] = None) -> CheckRun:
-    """Run the script (or command) as cron would, and capture what it says."""
-    argv = (command or [SCRIPT_PYTHON, str(SCRIPT)]) + [str(arg) for arg in args]
+CHECK_ENV = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def run_check(*args: str, timeout: float = 30, command: Optional[List[str]] = None,
+              prefix: Tuple[str, ...] = ()) -> CheckRun:
+    """Run the check (or command) as cron would, and capture what it says.
+    prefix: what runs it, e.g. ("ip", "netns", "exec", NAME)."""
+    argv = list(prefix) + (command or CHECK_COMMAND) + [str(arg) for arg in args]
     started = time.monotonic()
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+                          env=CHECK_ENV, cwd=PROJECT)
     return CheckRun(proc, time.monotonic() - started)
+
+
+def start_check(*args: str) -> subprocess.Popen:
+    """The check as a process that runs on (--interval) until stopped."""
+    return subprocess.Popen(CHECK_COMMAND + [str(arg) for arg in args], cwd=PROJECT,
+                            env=CHECK_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)

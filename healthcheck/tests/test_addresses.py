@@ -8,23 +8,11 @@ import socket
 
 import pytest
 
-import healthcheck
-from conftest import ipv6_loopback_available, run_check
+from nowd_healthcheck import cli
+from nowd_healthcheck.judging import ceil_ms, format_offset
+from conftest import dual_stack_servers, ipv6_loopback_available, run_check
 
 needs_ipv6 = pytest.mark.skipif(not ipv6_loopback_available(), reason="no IPv6 loopback")
-
-
-def dual_stack(time_server, v4: dict, v6: dict):
-    """Two servers on the same port, one on 127.0.0.1 and one on ::1, as one
-    name's two addresses would be."""
-    for _ in range(20):
-        first = time_server(host="127.0.0.1", **v4)
-        try:
-            second = time_server(host="::1", port=first.port, **v6)
-        except OSError:  # that port is taken on ::1: try another
-            continue
-        return first, second
-    raise RuntimeError("no port free on both 127.0.0.1 and ::1")
 
 
 def test_host_header_is_the_names(time_server):
@@ -37,7 +25,7 @@ def test_host_header_is_the_names(time_server):
 
 @needs_ipv6
 def test_worst_address_is_reported(time_server):
-    good, bad = dual_stack(time_server, {"skew": 0.0}, {"skew": +1.5})
+    good, bad = dual_stack_servers(time_server, {"skew": 0.0}, {"skew": +1.5})
     run = run_check(f"http://localhost:{good.port}/now",
                     "--address", "127.0.0.1", "--address", "::1", "--json")
     report = run.json
@@ -46,7 +34,7 @@ def test_worst_address_is_reported(time_server):
     assert [a["status"] for a in report["addresses"]] == ["OK", "CRITICAL"]
     assert abs(report["offset_s"] - 1.5) <= report["rtt_s"] / 2 + 0.005
     assert report["reasons"] == [
-        f"[::1]: offset {healthcheck.format_offset(report['offset_s'])} ±{healthcheck.ceil_ms(report['uncertainty_s']):.3f}s beyond 1s"]
+        f"[::1]: offset {format_offset(report['offset_s'])} ±{ceil_ms(report['uncertainty_s']):.3f}s beyond 1s"]
     # Both were asked, each with the name.
     assert good.requests[0] == ("/now", f"localhost:{good.port}")
     assert bad.requests[0] == ("/now", f"localhost:{good.port}")
@@ -83,7 +71,7 @@ def test_localhost_every_resolved_address(time_server):
 def test_name_with_two_addresses(time_server, monkeypatch, capsys):
     """A load balancer's name: getaddrinfo gives several addresses (and each
     more than once, one per socket type); each is checked once."""
-    good, bad = dual_stack(time_server, {"skew": +0.1}, {"skew": -0.7})
+    good, bad = dual_stack_servers(time_server, {"skew": +0.1}, {"skew": -0.7})
     real_getaddrinfo = socket.getaddrinfo
 
     def fake_getaddrinfo(host, port, family=0, type=0, proto=0, flags=0):
@@ -97,18 +85,18 @@ def test_name_with_two_addresses(time_server, monkeypatch, capsys):
     monkeypatch.setattr(socket, "getaddrinfo", fake_getaddrinfo)
     url = f"http://nlb.example:{good.port}/now"
 
-    assert healthcheck.main([url, "--json", "--samples", "2"]) == 1
+    assert cli.main([url, "--json", "--samples", "2"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert [a["address"] for a in report["addresses"]] == ["::1", "127.0.0.1"]
     assert report["status"] == "WARNING"
     assert abs(report["offset_s"] + 0.7) < 0.05  # the worst, not the first or the mean
     assert good.requests[0][1] == bad.requests[0][1] == f"nlb.example:{good.port}"
 
-    assert healthcheck.main([url, "-4", "--json", "--samples", "1"]) == 0
+    assert cli.main([url, "-4", "--json", "--samples", "1"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert [a["address"] for a in report["addresses"]] == ["127.0.0.1"]
 
-    assert healthcheck.main([url, "-6", "--samples", "1"]) == 1
+    assert cli.main([url, "-6", "--samples", "1"]) == 1
     assert "1 address;" in capsys.readouterr().out
 
 
@@ -118,7 +106,8 @@ def test_nowd_healthz_503_is_a_warning(time_server):
     assert run.returncode == 1, run
     assert run.line.startswith("NOWD WARNING: offset ")
     assert "127.0.0.1: healthz 503: clock not synchronized (test)" in run.line
-    assert server.paths() == ["/now"] * 5 + ["/healthz"]
+    # /healthz once, on the first sample's connection; then the other nine.
+    assert server.paths() == ["/now", "/healthz"] + ["/now"] * 9
 
 
 def test_nowd_healthz_200_is_ok(time_server):

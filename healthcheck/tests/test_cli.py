@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import threading
 import time
 
 import pytest
 
-import healthcheck
-from conftest import SCRIPT, SCRIPT_PYTHON, run_check
+from nowd_healthcheck import CRITICAL, OK, WARNING, cli, sampling, sntp
+from nowd_healthcheck.judging import Threshold, judge_offset
+from conftest import run_check, start_check
 
 
 @pytest.mark.parametrize("args, message", [
@@ -30,10 +30,15 @@ from conftest import SCRIPT, SCRIPT_PYTHON, run_check
     (["http://x/now", "--ntp-server", "[::1"], "bad --ntp-server"),
     (["http://x/now", "--address", "not-an-ip"], "is not an IP address"),
     (["http://x/now", "-4", "-6"], "not allowed with argument"),
+    (["http://x/now", "-w", "-0.5"], "a plain threshold is an absolute offset"),
+    (["http://x/now", "-w", "1:0"], "starts above its end"),
+    (["http://x/now", "-c", "soon:"], "not a number or range"),
+    (["http://x/now", "-c", "@"], "not a number or range"),
+    (["http://x/now", "-c", "0:inf"], "not a finite number"),
     (["http://x/now", "--bogus"], "unrecognized arguments: --bogus"),
 ])
 def test_bad_arguments_are_unknown(args, message, capsys):
-    assert healthcheck.main(args) == 3
+    assert cli.main(args) == 3
     out, err = capsys.readouterr()
     assert out.startswith("NOWD UNKNOWN: ") and message in out, out
     assert out.count("\n") == 1
@@ -52,6 +57,7 @@ def test_bad_arguments_exit_3(args):
 def test_help():
     run = run_check("--help")
     assert run.returncode == 0
+    assert "limit for the whole check" in run.stdout
     for option in ("--warning", "--critical", "--samples", "--timeout", "--ntp-server",
                    "--address", "--json", "--interval"):
         assert option in run.stdout
@@ -67,9 +73,7 @@ def test_path_defaults_to_now(time_server):
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_interval_runs_until_a_signal(time_server, signum):
     server = time_server(skew=+0.7)
-    proc = subprocess.Popen([SCRIPT_PYTHON, str(SCRIPT), server.url, "--interval", "0.2",
-                             "--samples", "1", "--json"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_check(server.url, "--interval", "0.2", "--samples", "1", "--json")
     started = time.monotonic()
     lines = [proc.stdout.readline() for _ in range(3)]
     elapsed = time.monotonic() - started
@@ -87,8 +91,7 @@ def test_one_shot_interrupted(raw_server):
     """A one-shot check stopped midway says nothing false and exits 128 + signal."""
     release = threading.Event()
     server = raw_server(lambda conn: (conn.recv(4096), release.wait(30)))
-    proc = subprocess.Popen([SCRIPT_PYTHON, str(SCRIPT), server.url, "--timeout", "5"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_check(server.url, "--timeout", "5")
     try:
         time.sleep(0.5)
         proc.send_signal(signal.SIGTERM)
@@ -111,42 +114,44 @@ def test_one_shot_interrupted(raw_server):
     ("2016-12-31T23:59:60Z", 1483228800, 0, 10**9),  # a leap second
 ])
 def test_parse_rfc3339(text, seconds, nanos, resolution):
-    assert healthcheck.parse_rfc3339(text) == (seconds * 10**9 + nanos, resolution)
+    assert sampling.parse_rfc3339(text) == (seconds * 10**9 + nanos, resolution)
 
 
 @pytest.mark.parametrize("text", ["", "hello", "2026-13-01T00:00:00Z", "2026-11-21T22:49:22",
                                   "2026-02-30T00:00:00Z", "1795301362"])
 def test_parse_rfc3339_rejects(text):
-    assert healthcheck.parse_rfc3339(text) is None
+    assert sampling.parse_rfc3339(text) is None
 
 
 @pytest.mark.parametrize("offset, uncertainty, status", [
-    (0.0, 0.0, healthcheck.OK),
-    (0.49, 0.01, healthcheck.OK),
-    (-0.49, 0.02, healthcheck.WARNING),   # could be -0.51
-    (0.0, 0.6, healthcheck.WARNING),      # could be anything up to 0.6
-    (0.6, 0.05, healthcheck.WARNING),     # certainly beyond 0.5
-    (1.05, 0.1, healthcheck.WARNING),     # beyond 0.5, perhaps beyond 1.0
-    (-1.2, 0.1, healthcheck.CRITICAL),    # certainly beyond 1.0
-    (3.0, 1.0, healthcheck.CRITICAL),
+    (0.0, 0.0, OK),
+    (0.49, 0.01, OK),
+    (-0.49, 0.02, WARNING),   # could be -0.51
+    (0.0, 0.6, WARNING),      # could be anything up to 0.6
+    (0.6, 0.05, WARNING),     # certainly beyond 0.5
+    (1.05, 0.1, WARNING),     # beyond 0.5, perhaps beyond 1.0
+    (-1.2, 0.1, CRITICAL),    # certainly beyond 1.0
+    (3.0, 1.0, CRITICAL),
 ])
 def test_judge_offset(offset, uncertainty, status):
-    assert healthcheck.judge_offset(offset, uncertainty, 0.5, 1.0)[0] == status
+    warning, critical = Threshold.parse("0.5"), Threshold.parse("1.0")
+    assert judge_offset(offset, uncertainty, warning, critical)[0] == status
 
 
 def test_offset_is_from_the_midpoint():
-    sample = healthcheck.Sample(t_send_ns=10**18, t_recv_ns=10**18 + 4_000_000,
-                                server_ns=10**18 + 302_000_000, resolution_ns=1000,
-                                source="body")
+    sample = sampling.Sample(t_send_ns=10**18, t_recv_ns=10**18 + 4_000_000,
+                             server_ns=10**18 + 302_000_000, resolution_ns=1000,
+                             source="body")
     assert sample.rtt_s == pytest.approx(0.004)
-    assert sample.offset_s == pytest.approx(0.300)
-    assert sample.uncertainty_s == pytest.approx(0.002001)
+    # Centred on the microsecond the timestamp stands for: [S, S + 1 us).
+    assert sample.offset_s == pytest.approx(0.3000005)
+    assert sample.uncertainty_s == pytest.approx(0.0020005)
 
 
 @pytest.mark.parametrize("ns", [0, 1_795_301_362_123_456_789, 2_085_978_496 * 10**9 + 5])
 def test_ntp_timestamps_round_trip(ns):
     # Through 2036-02-07, when the NTP seconds wrap (era 1), and back.
-    assert abs(healthcheck._from_ntp(healthcheck._to_ntp(ns)) - ns) <= 1
+    assert abs(sntp.from_ntp(sntp.to_ntp(ns)) - ns) <= 1
 
 
 @pytest.mark.parametrize("spec, parsed", [
@@ -157,4 +162,4 @@ def test_ntp_timestamps_round_trip(ns):
     ("[fd00:ec2::123]:1123", ("fd00:ec2::123", 1123)),
 ])
 def test_ntp_server_spec(spec, parsed):
-    assert healthcheck.parse_ntp_server(spec) == parsed
+    assert sntp.parse_ntp_server(spec) == parsed

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import pytest
@@ -12,12 +13,14 @@ TOLERANCE_S = 0.005  # besides RTT / 2: scheduling on a busy test machine
 
 
 def assert_offset_near(report: dict, skew: float, resolution: float = 0.0) -> None:
-    """The measured offset is the injected skew, within what the check claims."""
+    """The measured offset is the injected skew, within what the check claims:
+    half the round trip and half the timestamp's step (the offset is centred
+    on the step)."""
     rtt = report["rtt_s"]
     assert rtt is not None and rtt >= 0
-    assert report["uncertainty_s"] >= rtt / 2 + resolution - 1e-9
+    assert report["uncertainty_s"] >= (rtt + resolution) / 2 - 1e-9
     error = abs(report["offset_s"] - skew)
-    assert error <= rtt / 2 + resolution + TOLERANCE_S, (report, skew)
+    assert error <= (rtt + resolution) / 2 + TOLERANCE_S, (report, skew)
 
 
 @pytest.mark.parametrize("skew, status, code", [
@@ -35,7 +38,7 @@ def test_skew_verdict_and_offset(time_server, skew, status, code):
     report = run.json
     assert (run.returncode, report["status"]) == (code, status), run
     assert_offset_near(report, skew)
-    assert report["addresses"][0]["samples"] == 5  # the default
+    assert report["addresses"][0]["samples"] == 10  # the default
     if status == "OK":
         assert report["reasons"] == []
     else:
@@ -61,8 +64,10 @@ def test_text_line(time_server, skew, status, code):
     fields = dict(item.split("=") for item in match.group(4).split())
     perf_offset, warning, critical = fields["offset"].split(";")
     assert abs(float(perf_offset.rstrip("s")) - offset) < 0.0006
-    assert (warning, critical) == ("0.5", "1.0")
-    assert float(fields["rtt"].rstrip("s")) / 2 <= uncertainty
+    # Thresholds in range form: "0.5", an absolute offset, is -0.5:0.5.
+    assert (warning, critical) == ("-0.5:0.5", "-1:1")
+    assert fields["rtt"].endswith(";;;0") and fields["uncertainty"].endswith(";;;0")
+    assert float(fields["rtt"].split(";")[0].rstrip("s")) / 2 <= uncertainty
 
 
 def test_thresholds_are_options(time_server):
@@ -140,9 +145,9 @@ def test_too_slow_to_tell(time_server):
 
 
 def test_the_fastest_sample_is_kept(time_server):
-    """Of five samples only the third is quick; it is the one kept."""
-    server = time_server(skew=+0.3, delays=(0.15, 0.15, 0.0, 0.15, 0.15))
-    run = run_check(server.url, "--json")
+    """Of one instance's five samples only the third is quick; it is the one kept."""
+    server = time_server(skew=+0.3, delays=(0.15, 0.15, 0.0, 0.15, 0.15), instance="i-1")
+    run = run_check(server.url, "--json", "--samples", "5")
     report = run.json
     assert run.returncode == 0, run
     assert len(server.paths()) == 5
@@ -155,5 +160,24 @@ def test_new_connection_per_request(time_server):
     server = time_server(skew=-0.3, keep_alive=False)
     run = run_check(server.url, "--json")
     assert run.returncode == 0, run
-    assert len(server.paths()) == 5
+    assert len(server.paths()) == 10
     assert_offset_near(run.json, -0.3)
+
+
+@pytest.mark.parametrize("skew", [-2.2, -1.2, -0.9, +0.9, +1.2, +2.2])
+def test_whole_seconds_are_centred(time_server, skew):
+    """A whole-second stamp S says the server's clock read somewhere in
+    [S, S + 1): the offset is centred there, not on S. Knowing what the
+    server's clock did read, the check's answer is predicted to within half
+    the round trip; an estimate taken from S would be half a second off."""
+    server = time_server(skew=skew, body="seconds+0000")
+    report = run_check(server.url, "--json", "--samples", "1").json
+    (reading,) = server.readings
+    predicted = skew + (math.floor(reading) + 0.5 - reading)
+    assert abs(report["offset_s"] - predicted) <= report["rtt_s"] / 2 + TOLERANCE_S, report
+    assert abs(report["offset_s"] - skew) <= report["uncertainty_s"] + TOLERANCE_S
+    assert report["uncertainty_s"] <= 0.5 + report["rtt_s"] / 2 + 1e-6
+    # Near the 1 s limit: never OK; 2.2 s is CRITICAL whatever the phase (an
+    # estimate from S, known to +-1 s, would call it WARNING 4 times in 5).
+    expected = {"CRITICAL"} if abs(skew) > 2 else {"WARNING", "CRITICAL"}
+    assert report["status"] in expected, report

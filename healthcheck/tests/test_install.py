@@ -13,7 +13,7 @@ import venv
 
 from conftest import PROJECT, run_check
 
-PACKAGE_FILES = ("healthcheck.py", "pyproject.toml", "README.md")
+PACKAGE_FILES = ("pyproject.toml", "README.md")
 
 
 def test_wheel_installs_a_working_command(tmp_path, time_server):
@@ -21,6 +21,8 @@ def test_wheel_installs_a_working_command(tmp_path, time_server):
     source.mkdir()
     for name in PACKAGE_FILES:
         shutil.copy(PROJECT / name, source / name)
+    shutil.copytree(PROJECT / "nowd_healthcheck", source / "nowd_healthcheck",
+                    ignore=shutil.ignore_patterns("__pycache__"))
     wheels = tmp_path / "wheels"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
                     "--no-build-isolation", "--no-index", "--wheel-dir", str(wheels),

@@ -6,6 +6,9 @@ in ../target. A missing binary fails these tests: it is not a reason to skip.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import http.client
 import os
 import socket
 import subprocess
@@ -13,6 +16,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -30,12 +34,16 @@ def nowd_binary() -> Path:
 
 
 class Nowd:
-    def __init__(self, listen_host: str, connect_host: str) -> None:
+    def __init__(self, listen_host: str, connect_host: str,
+                 credentials: Optional[Path] = None) -> None:
         self.port = free_port(connect_host)
         listen = f"[{listen_host}]" if ":" in listen_host else listen_host
+        env = dict(os.environ)
+        if credentials is not None:  # as systemd's LoadCredential= passes them
+            env["CREDENTIALS_DIRECTORY"] = str(credentials)
         self.proc = subprocess.Popen(
             [str(nowd_binary()), "--listen", f"{listen}:{self.port}", "--log-level", "warn"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         host = f"[{connect_host}]" if ":" in connect_host else connect_host
         self.base = f"http://{host}:{self.port}"
         self.url = f"{self.base}/now"
@@ -83,7 +91,8 @@ def assert_ok_or_only_unsynchronised(report: dict, healthz) -> None:
     else:
         assert status == 503 and "not synchronized" in reason, healthz
         assert report["status"] == "WARNING", report
-        assert report["reasons"] == [f"127.0.0.1: healthz 503: {reason}"]
+        label = f"127.0.0.1 instance {host_instance_id()[:8]}"
+        assert report["reasons"] == [f"{label}: healthz 503: {reason}"]
 
 
 def test_nowd_offset_near_zero(nowd):
@@ -93,7 +102,11 @@ def test_nowd_offset_near_zero(nowd):
     assert report["rtt_s"] < 0.1, report
     address = report["addresses"][0]
     assert address["server"] == "nowd" and address["time_source"] == "body"
-    assert address["samples"] == 5
+    assert address["samples"] == 10
+    # Every sample named the one instance, and its /healthz was read.
+    (instance,) = address["instances"]
+    assert instance["instance"] == host_instance_id()
+    assert instance["samples"] == 10 and instance["healthz"] is not None
     assert_ok_or_only_unsynchronised(report, nowd.healthz())
     assert run.returncode == {"OK": 0, "WARNING": 1}[report["status"]]
 
@@ -103,9 +116,10 @@ def test_nowd_text_line(nowd):
     status, reason = nowd.healthz()
     expected = "NOWD OK: offset " if status == 200 else "NOWD WARNING: offset "
     assert run.line.startswith(expected), run
-    assert "(rtt " in run.line and "1 address; local clock trusted)" in run.line
+    assert "(rtt " in run.line and "1 address, 1 instance; local clock trusted)" in run.line
     if status != 200:
-        assert f" - 127.0.0.1: healthz 503: {reason} | offset=" in run.line
+        label = f"127.0.0.1 instance {host_instance_id()[:8]}"
+        assert f" - {label}: healthz 503: {reason} | offset=" in run.line
 
 
 def test_nowd_skew_seen_through_ntp(nowd, sntp_responder):
@@ -132,3 +146,86 @@ def test_nowd_dual_stack_both_addresses():
         assert address["error"] is None, address
         assert abs(address["offset_s"]) < OFFSET_LIMIT_S, address
     assert report["status"] in ("OK", "WARNING"), report
+
+
+# The instance id -------------------------------------------------------------
+
+NOWD_APP_ID = "a987e796b82e44898e3ae4e4b6b53060"  # src/instance.rs
+
+
+def app_specific_id(machine_id: str) -> str:
+    """sd_id128_get_machine_app_specific(), as systemd's sd-id128 computes it."""
+    digest = bytearray(hmac.new(bytes.fromhex(machine_id), bytes.fromhex(NOWD_APP_ID),
+                                hashlib.sha256).digest()[:16])
+    digest[6] = (digest[6] & 0x0F) | 0x40
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    return digest.hex()
+
+
+def host_instance_id() -> str:
+    """What nowd, run as these tests run it, derives from /etc/machine-id."""
+    return app_specific_id(Path("/etc/machine-id").read_text().strip())
+
+
+def instance_headers(server: Nowd, path: str = "/now") -> list:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    try:
+        conn.request("GET", path)
+        answer = conn.getresponse()
+        answer.read()
+        return answer.headers.get_all("Nowd-Instance") or []
+    finally:
+        conn.close()
+
+
+def nowd_with_machine_id(tmp_path: Path, machine_id: Optional[str]) -> Nowd:
+    credentials = tmp_path / f"credentials-{machine_id}"
+    credentials.mkdir()
+    if machine_id is not None:
+        (credentials / "machine-id").write_text(machine_id + "\n")
+    return Nowd("127.0.0.1", "127.0.0.1", credentials=credentials)
+
+
+def test_instance_id_is_systemds_app_specific_id(tmp_path):
+    """systemd-id128 derives the same id from this host's machine id."""
+    machine_id = Path("/etc/machine-id").read_text().strip()
+    expected = subprocess.run(
+        ["systemd-id128", "machine-id", f"--app-specific={NOWD_APP_ID}"],
+        check=True, capture_output=True, text=True).stdout.strip()
+    server = nowd_with_machine_id(tmp_path, machine_id)
+    try:
+        assert instance_headers(server) == [expected]
+        assert instance_headers(server, "/healthz") == [expected]
+        assert instance_headers(server, "/nowhere") == [expected]  # a 404 too
+    finally:
+        server.stop()
+    assert machine_id not in expected
+
+
+def test_instance_id_per_machine(tmp_path):
+    """Two machines, two ids, each stable, neither revealing its machine id."""
+    first, second = "0123456789abcdef0123456789abcdef", "fedcba9876543210fedcba9876543210"
+    ids = []
+    for machine_id in (first, second):
+        server = nowd_with_machine_id(tmp_path, machine_id)
+        try:
+            seen = instance_headers(server) + instance_headers(server)
+        finally:
+            server.stop()
+        assert seen == [app_specific_id(machine_id)] * 2
+        assert machine_id[:8] not in seen[0]
+        ids.append(seen[0])
+    assert ids[0] != ids[1]
+
+
+@pytest.mark.parametrize("machine_id", [None, "", "uninitialized"])
+def test_no_machine_id_no_instance_header(tmp_path, machine_id):
+    """Without a usable machine id nowd still serves, without an id, and says why."""
+    server = nowd_with_machine_id(tmp_path, machine_id)
+    try:
+        assert instance_headers(server) == []
+        run = run_check(server.url, "--json")
+        assert run.json["addresses"][0]["error"] is None, run
+    finally:
+        server.stop()
+    assert b"answers carry no instance id" in server.proc.stderr.read()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 import signal
-import subprocess
+import time
 
 import pytest
 
-from conftest import SCRIPT, SCRIPT_PYTHON, free_port, ipv6_loopback_available, run_check
+from conftest import NTP_EPOCH_OFFSET_S, free_port, ipv6_loopback_available, run_check, start_check
 
 
 def test_local_clock_corrected(time_server, sntp_responder):
@@ -24,7 +24,7 @@ def test_local_clock_corrected(time_server, sntp_responder):
     assert abs(report["offset_s"]) <= report["uncertainty_s"] + 0.005
     # The two uncertainties add up.
     assert report["uncertainty_s"] >= clock["uncertainty_s"] + report["rtt_s"] / 2
-    assert ntp.queries == 3
+    assert ntp.queries == 1  # one packet per run
 
     # Without the NTP server the same service looks 0.7 s fast.
     run = run_check(server.url, "--json")
@@ -87,13 +87,42 @@ def test_ntp_port_closed(time_server):
 def test_ntp_asked_at_most_every_64s_when_repeating(time_server, sntp_responder):
     server = time_server()
     ntp = sntp_responder(offset=0.0)
-    proc = subprocess.Popen([SCRIPT_PYTHON, str(SCRIPT), server.url, "--samples", "1",
-                             "--interval", "0.2", "--ntp-server", ntp.spec],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = start_check(server.url, "--samples", "1", "--interval", "0.2",
+                       "--ntp-server", ntp.spec)
     lines = [proc.stdout.readline() for _ in range(4)]
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, (lines, out, err)
     assert all(line.startswith("NOWD OK:") and "per NTP" in line for line in lines), lines
-    assert ntp.queries == 3  # one measurement (three queries), then reused
+    assert ntp.queries == 1  # one query, then reused
     assert len(server.paths()) >= 4
+
+
+def test_transmit_timestamp_is_random(time_server, sntp_responder):
+    """The request's transmit timestamp tells nothing about the local clock
+    (it is only echoed back), and differs from one run to the next."""
+    server = time_server()
+    ntp = sntp_responder()
+    for _ in range(2):
+        assert run_check(server.url, "--samples", "1", "--ntp-server", ntp.spec).returncode == 0
+    assert len(ntp.transmits) == 2 and ntp.transmits[0] != ntp.transmits[1]
+    now_era0 = (int(time.time()) + NTP_EPOCH_OFFSET_S) % (1 << 32)
+    for stamp in ntp.transmits:
+        assert abs((stamp >> 32) - now_era0) > 86400, hex(stamp)  # not today's time
+
+
+@pytest.mark.parametrize("mode", ["kiss", "silent"])
+def test_repeating_check_does_not_retry_a_failed_ntp_server(time_server, sntp_responder, mode):
+    """A kiss-o'-death, or no answer: each line says so, and the server is
+    not asked again (a kiss: never; silence: not within 64 s)."""
+    server = time_server()
+    ntp = sntp_responder(mode=mode)
+    proc = start_check(server.url, "--samples", "1", "--interval", "0.6", "--timeout", "0.5",
+                       "--ntp-server", ntp.spec)
+    lines = [proc.stdout.readline() for _ in range(4)]
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0, (lines, out, err)
+    assert all(line.startswith("NOWD WARNING:") and f"NTP {ntp.spec}: " in line
+               for line in lines), lines
+    assert ntp.queries == 1

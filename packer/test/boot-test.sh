@@ -324,6 +324,12 @@ fi
 log "outside: HTTP"
 body="$(probe curl -sS --max-time 2 "http://$guest4/now")"
 if [[ "$body" =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z$ ]]; then ok "GET /now (IPv4): $body"; else fail "GET /now: '$body'"; fi
+# The instance id, derived from the guest's machine id (LoadCredential=).
+instance="$(probe curl -sS --max-time 2 -o /dev/null -D - "http://$guest4/now" | tr -d '\r' |
+            sed -n 's/^Nowd-Instance: //p')"
+expected="$(in_guest systemd-id128 machine-id --app-specific=a987e796b82e44898e3ae4e4b6b53060)"
+if [ -n "$instance" ] && [ "$instance" = "$expected" ]; then ok "Nowd-Instance: $instance (the machine id's app-specific id)"
+else fail "Nowd-Instance: '$instance', expected '$expected'"; fi
 json="$(probe curl -sS --max-time 2 -H 'Accept: application/json' "http://$guest4/now")"
 echo "   JSON: $json"
 if "$python" - "$json" <<'EOF'
@@ -475,9 +481,10 @@ visible="$(in_guest sh -c 'cd "/proc/$1/root" && find . -mindepth 1 \
 while read -r l; do echo "   visible: $l"; done <<<"$visible"
 files="$(awk '$1 == "file" { print $2 }' <<<"$visible" | xargs)"
 # systemd (254 and later) hands every service with a root of its own the
-# host's os-release, read-only, as /run/host/os-release.
-if [ "$files" = "/run/host/.os-release-stage/os-release /usr/local/bin/nowd" ]; then
-  ok "no file but the binary and the host's os-release (besides /proc, /sys, /dev and sockets)"
+# host's os-release, read-only, as /run/host/os-release; the machine id is
+# nowd's one credential (LoadCredential=), for its instance id.
+if [ "$files" = "/run/credentials/nowd.service/machine-id /run/host/.os-release-stage/os-release /usr/local/bin/nowd" ]; then
+  ok "no file but the binary, the host's os-release and the machine-id credential (besides /proc, /sys, /dev and sockets)"
 else
   fail "files visible to nowd: $files"
 fi
