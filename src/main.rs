@@ -10,6 +10,7 @@ mod clock;
 mod http;
 mod listener;
 mod reaper;
+mod reference;
 mod systemd;
 
 use log::{debug, error, info, warn};
@@ -98,7 +99,10 @@ fn serve(config: &cli::Config) -> io::Result<()> {
     let listener = listener::bind(config.listen).map_err(|e| {
         io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
     })?;
-    let mut responder = http::Responder::new(i64::from(config.max_clock_error_ms) * 1000);
+    let mut responder = http::Responder::new(
+        i64::from(config.max_clock_error_ms) * 1000,
+        reference::Reference::new(config.time_reference),
+    );
 
     // tiny_http gets its own copy of the socket: nowd keeps one to shut down.
     let server = Server::from_listener(listener.try_clone()?, None)
@@ -108,9 +112,10 @@ fn serve(config: &cli::Config) -> io::Result<()> {
 
     let notifier = systemd::Notifier::from_env();
     info!(
-        "nowd {VERSION} listening on http://{} (max clock error {} ms, {descriptors} descriptors)",
+        "nowd {VERSION} listening on http://{} (max clock error {} ms against {}, {descriptors} descriptors)",
         listener.local_addr()?,
-        config.max_clock_error_ms
+        config.max_clock_error_ms,
+        config.time_reference
     );
     if let Some(n) = &notifier {
         n.notify("READY=1");
@@ -125,6 +130,7 @@ fn serve(config: &cli::Config) -> io::Result<()> {
             // process, started by systemd, is the repair.
             Err(e) => return Err(io::Error::other(format!("accept loop ended: {e}"))),
         }
+        responder.poll_reference();
         if last_sweep.elapsed() < SWEEP_INTERVAL {
             continue;
         }
