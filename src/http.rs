@@ -2,7 +2,9 @@
 
 use crate::clock::{self, Clock, KernelClock};
 use crate::reference::{Reference, Verdict};
+use log::{info, warn};
 use std::io::{self, Write};
+use std::time::{Duration, Instant};
 use tiny_http::{HTTPVersion, Method, Request};
 
 const TEXT: &str = "text/plain; charset=utf-8";
@@ -141,6 +143,8 @@ pub struct Responder {
     clock: Clock,
     /// Polled by the request loop (`poll_reference`), read by /healthz.
     reference: Reference,
+    /// When the clock was last judged, and whether it was healthy.
+    judged: Option<(Instant, bool)>,
     /// Reused from one answer to the next.
     buf: Vec<u8>,
 }
@@ -151,13 +155,33 @@ impl Responder {
             max_error_us,
             clock: Clock::default(),
             reference,
+            judged: None,
             buf: Vec::with_capacity(512),
         }
     }
 
     /// Lets the clock probe receive and send; cheap, called every loop turn.
+    /// About once a second, also judges the clock and logs each change of
+    /// the verdict: a warning when /healthz turns 503 (journald forwards
+    /// warnings to the serial console, the one window into an instance).
     pub fn poll_reference(&mut self) {
         self.reference.poll();
+        if self.judged.is_some_and(|(at, _)| at.elapsed() < Duration::from_secs(1)) {
+            return;
+        }
+        let verdict = clock::judge(
+            &clock::kernel_clock(),
+            &self.reference.verdict(),
+            self.max_error_us,
+        );
+        let healthy = verdict.is_ok();
+        if self.judged.map(|(_, was)| was) != Some(healthy) {
+            match verdict {
+                Ok(reason) => info!("/healthz now answers 200: {reason}"),
+                Err(reason) => warn!("/healthz now answers 503: {reason}"),
+            }
+        }
+        self.judged = Some((Instant::now(), healthy));
     }
 
     pub fn respond(&mut self, request: Request) -> io::Result<u16> {
