@@ -9,6 +9,7 @@ mod cli;
 mod clock;
 mod http;
 mod listener;
+mod logger;
 mod reaper;
 mod reference;
 mod systemd;
@@ -54,13 +55,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // No timestamps: journald adds its own. tiny_http is silenced: its lines
-    // are passing accept errors, up to 20 a second while descriptors run out.
-    simple_logger::SimpleLogger::new()
-        .with_level(config.log_level)
-        .with_module_level("tiny_http", log::LevelFilter::Off)
-        .init()
-        .expect("the logger is set once");
+    // No timestamps: journald adds its own.
+    logger::init(config.log_level);
     std::panic::set_hook(Box::new(|p| {
         let at = p
             .location()
