@@ -27,9 +27,11 @@ const POLL_SPACING: Duration = Duration::from_millis(20);
 pub const MAX_SAMPLE_AGE: Duration = Duration::from_secs(4);
 /// How fast the served clock may wander from the reference between samples
 /// beyond what CLOCK_MONOTONIC_RAW shows: the oscillator's own frequency
-/// error, at most 500 ppm (the kernel's MAXFREQ, also what it adds to its
-/// maximum error per second).
-const MAX_DRIFT_PPM: i128 = 500;
+/// error, taken as at least 500 ppm (the kernel's MAXFREQ, also what it adds
+/// to its maximum error per second), or as fast as the offset was seen to
+/// change between the last two samples if that is faster (a virtual
+/// machine's oscillator can be off by far more than a crystal).
+const MIN_DRIFT_PPM: i128 = 500;
 
 /// Seconds from 1900 (NTP's era 0) to 1970.
 const NTP_UNIX_OFFSET: i128 = 2_208_988_800;
@@ -158,6 +160,8 @@ struct Taken {
     at: Instant,
     realtime_ns: i128,
     raw_ns: i128,
+    /// The drift rate assumed from this sample on (`MIN_DRIFT_PPM`).
+    drift_ppm: i128,
 }
 
 /// The probe: owns the socket, the query in flight and the latest sample.
@@ -241,11 +245,16 @@ impl Reference {
                     // Both clocks as of now: later, how far the served
                     // clock moved against the raw one since is plain.
                     let (realtime, raw) = (realtime_ns(), raw_ns());
+                    let seen_ppm = self.latest.as_ref().map_or(0, |prev| {
+                        let change = (sample.offset_ns - prev.sample.offset_ns).abs();
+                        change * 1_000_000 / (raw - prev.raw_ns).max(1)
+                    });
                     self.latest = Some(Taken {
                         sample,
                         at: Instant::now(),
                         realtime_ns: realtime,
                         raw_ns: raw,
+                        drift_ppm: seen_ppm.max(MIN_DRIFT_PPM),
                     });
                 }
                 Err(problem) => self.last_problem = Some(format!("{}: {problem}", self.addr)),
@@ -255,7 +264,7 @@ impl Reference {
 
     /// The served clock's error bound now: the latest sample's, widened by
     /// how far the clock moved against the raw oscillator since (a step or
-    /// a slew by chrony) and by the oscillator's own worst drift.
+    /// a slew by chrony) and by the drift assumed for the oscillator.
     pub fn verdict(&self) -> Verdict {
         let Some(t) = &self.latest else {
             return Verdict::Unknown(self.problem_or("no answer yet"));
@@ -265,7 +274,7 @@ impl Reference {
             return Verdict::Unknown(self.problem_or("no recent answer"));
         }
         let moved = ((realtime_ns() - t.realtime_ns) - (raw_ns() - t.raw_ns)).abs();
-        let drift = age.as_nanos() as i128 * MAX_DRIFT_PPM / 1_000_000;
+        let drift = age.as_nanos() as i128 * t.drift_ppm / 1_000_000;
         Verdict::Measured {
             offset_us: (t.sample.offset_ns / 1000) as i64,
             error_bound_us: ((t.sample.error_bound_ns() + moved + drift) / 1000) as i64,
