@@ -145,6 +145,7 @@ pub struct Responder {
     reference: Reference,
     /// When the clock was last judged, and whether it was healthy.
     judged: Option<(Instant, bool)>,
+    started: Instant,
     /// Reused from one answer to the next.
     buf: Vec<u8>,
 }
@@ -156,6 +157,7 @@ impl Responder {
             clock: Clock::default(),
             reference,
             judged: None,
+            started: Instant::now(),
             buf: Vec::with_capacity(512),
         }
     }
@@ -166,7 +168,13 @@ impl Responder {
     /// warnings to the serial console, the one window into an instance).
     pub fn poll_reference(&mut self) {
         self.reference.poll();
-        if self.judged.is_some_and(|(at, _)| at.elapsed() < Duration::from_secs(1)) {
+        // The first verdict once the reference had time to answer (2 s),
+        // then one a second.
+        let (at, wait) = match self.judged {
+            None => (self.started, Duration::from_secs(2)),
+            Some((at, _)) => (at, Duration::from_secs(1)),
+        };
+        if at.elapsed() < wait {
             return;
         }
         let verdict = clock::judge(
