@@ -20,6 +20,7 @@ STAGING = "/tmp/nowd-image"
 BUILD_MAC = "02:b0:11:d0:00:01"
 
 FIGURES = []
+PREFIX = os.environ.get("NOWD_TEST_PREFIX", "nowd-img")
 
 
 def figure(name, value):
@@ -56,10 +57,9 @@ def template_steps():
 
 @pytest.fixture(scope="session")
 def work():
-    d = Path(tempfile.mkdtemp(prefix=os.environ.get("NOWD_TEST_PREFIX", "nowd-vm") + ".",
-                              dir="/var/tmp"))
+    d = Path(tempfile.mkdtemp(prefix=PREFIX + ".", dir="/var/tmp"))
     yield d
-    artifacts = os.environ.get("NOWD_VM_TEST_ARTIFACTS")
+    artifacts = os.environ.get("NOWD_IMAGE_TEST_ARTIFACTS")
     if artifacts:
         Path(artifacts).mkdir(parents=True, exist_ok=True)
         for f in list(d.glob("*.log")) + list(d.glob("*/*.log")):
@@ -91,6 +91,15 @@ def provisioned_root(work):
     inst.mkdir(parents=True)
     (root / "var/lib/cloud/data").mkdir(parents=True, exist_ok=True)
     os.symlink("/var/lib/cloud/instances/i-0b0110000000000b1", root / "var/lib/cloud/instance")
+    # Debian's AMI has the security suite in its sources (debootstrap
+    # writes only the release).
+    (root / "etc/apt/sources.list").unlink(missing_ok=True)
+    (root / "etc/apt/sources.list.d/debian.sources").write_text(
+        "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: trixie trixie-updates\n"
+        "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
+        "Types: deb\nURIs: http://security.debian.org/debian-security\nSuites: trixie-security\n"
+        "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
+    assert list((root / "etc/ssh").glob("ssh_host_*")), "the base has SSH host keys to remove"
     (root / "etc/netplan").mkdir(exist_ok=True)
     (root / "etc/netplan/50-cloud-init.yaml").write_text(
         "network:\n  version: 2\n  ethernets:\n    ens5:\n      dhcp4: true\n"
@@ -116,8 +125,20 @@ def provisioned_root(work):
                 sys.stdout.write((work / "provision.log").read_text()[-4000:])
                 raise
             script.unlink(missing_ok=True)
-    add_test_shell(root)
     return root
+
+
+@pytest.fixture(scope="session")
+def image_mib(provisioned_root):
+    out = subprocess.run(["du", "-sx", "--block-size=1M", str(provisioned_root)],
+                         capture_output=True, text=True, check=True).stdout
+    return int(out.split()[0])
+
+
+def copy_of(root, dest):
+    """A copy of the provisioned root for one machine: each boots its own."""
+    subprocess.run(["cp", "-a", str(root), str(dest)], check=True)
+    return dest
 
 
 def add_test_shell(root):
@@ -134,3 +155,4 @@ def add_test_shell(root):
     wants = root / "etc/systemd/system/multi-user.target.wants"
     wants.mkdir(exist_ok=True)
     os.symlink("/etc/systemd/system/nowd-test-shell.service", wants / "nowd-test-shell.service")
+    return root

@@ -25,13 +25,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD_MAC, REPO, figure
+from conftest import BUILD_MAC, PREFIX, REPO, add_test_shell, copy_of, figure
 from machine import IMDS, TIME_SYNC, Machine, MetadataService, Netns, TimeServer
 
 LIMIT_S = 0.100          # nowd's --max-clock-error-ms default
 BOOT_TIMEOUT_S = 300     # TCG on a shared 2-core machine; the figure is printed
 SETTLE_S = 240           # the longest a fault may take to recover
-PREFIX = os.environ.get("NOWD_TEST_PREFIX", "nowd-vm")
 
 
 def healthcheck_command(url, ntp_server):
@@ -241,9 +240,10 @@ def off_instance_scenario(inst, ahead_s):
 @pytest.fixture(scope="session")
 def machines(provisioned_root, work):
     new = off = None
+    root = add_test_shell(copy_of(provisioned_root, work / "vm-root"))
     try:
-        new = Instance("new", provisioned_root, work, "02:5e:ed:00:00:0a", "172.31.9.50")
-        off = Instance("off", provisioned_root, work, "02:5e:ed:00:00:0b", "172.31.9.50", rtc_offset_s=6)
+        new = Instance("new", root, work, "02:5e:ed:00:00:0a", "172.31.9.50")
+        off = Instance("off", root, work, "02:5e:ed:00:00:0b", "172.31.9.50", rtc_offset_s=6)
         pool = ThreadPoolExecutor(2)
         yield {"new": (new, pool.submit(new_instance_scenario, new)),
                "off": (off, pool.submit(off_instance_scenario, off, 6))}
