@@ -191,7 +191,8 @@ def new_instance_scenario(inst):
     res["healthcheck_synced"] = healthcheck(inst)
     res["guest"] = {cmd: inst.vm.sh(cmd)[1] for cmd in (
         "cat /etc/netplan/*.yaml", "ip -c=never -4 -o addr show scope global", "cloud-init status --long",
-        "networkctl --no-pager --no-legend", "ss -Htuln", "systemd-analyze", "systemd-analyze critical-chain nowd.service")}
+        "networkctl --no-pager --no-legend", "ss -Htuln",
+        "ls /etc/ssh; getent passwd debian admin; cat /var/log/cloud-init.log | grep -c WARNING", "systemd-analyze", "systemd-analyze critical-chain nowd.service")}
 
     # Smallest first, each from a clock both judgements call healthy, so
     # that what the kernel's figures alone say is seen from the same start.
@@ -291,6 +292,15 @@ def test_the_instance_gets_the_address_the_metadata_service_names_by_dhcp(machin
     figure("first boot: address", " ".join(addr.split()[1:4]))
     assert f"inet {inst.ipv4}/20" in addr and "dynamic" in addr, addr
     assert re.search(r"routable\s+configured", res["guest"]["networkctl --no-pager --no-legend"])
+
+
+def test_first_boot_makes_no_ssh_host_keys_and_no_login_user(machines):
+    _, res = result(machines, "new")
+    out = res["guest"]["ls /etc/ssh; getent passwd debian admin; cat /var/log/cloud-init.log | grep -c WARNING"]
+    assert "ssh_host_" not in out, out
+    # The build instance's own user ("admin" on Debian's AMI) stays, locked
+    # and without keys: the build's session runs as it until the end.
+    assert "debian:" not in out, out
 
 
 def test_nothing_but_nowd_listens_beyond_loopback(machines):
