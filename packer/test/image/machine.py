@@ -10,7 +10,6 @@ import contextlib
 import ctypes
 import http.server
 import json
-import os
 import re
 import secrets
 import shutil
