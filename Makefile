@@ -4,6 +4,7 @@
 #   make build   the static musl release binary
 #   make lint    rustfmt and clippy, warnings are errors
 #   make test    every test in the project; installs what it needs first
+#   make test-vm the image booted as two VMs (qemu), part of make test
 #   make bench   nowd against nginx and python http.server, writes docs/BENCHMARKS.md
 #
 # Each part has its own Makefile (healthcheck/, cloudformation/, packer/, bench/),
@@ -14,7 +15,7 @@ BINARY  := target/$(TARGET)/release/nowd
 export NOWD_BINARY := $(CURDIR)/$(BINARY)
 
 .PHONY: all run build lint test test-rust test-container test-healthcheck test-cloudformation \
-        test-image test-bench bench deps-rust clean
+        test-image test-vm test-bench bench deps-rust clean
 
 all: build
 
@@ -52,8 +53,12 @@ test-healthcheck: build
 test-cloudformation:
 	$(MAKE) -C cloudformation test
 
+# The nspawn boot test and, in packer's `test`, the VM test (test-vm alone).
 test-image: build
 	$(MAKE) -C packer test
+
+test-vm: build
+	$(MAKE) -C packer test-vm
 
 test-bench: build
 	$(MAKE) -C bench smoke

@@ -1,10 +1,12 @@
-//! Command line: `nowd [--listen ADDR] [--log-level LEVEL] [--max-clock-error-ms N]`.
+//! Command line: `nowd [--listen ADDR] [--log-level LEVEL] [--max-clock-error-ms N]
+//! [--time-reference ADDR]`.
 
 use log::LevelFilter;
 use std::net::{SocketAddr, ToSocketAddrs};
 
 pub const USAGE: &str = "\
 Usage: nowd [--listen ADDR] [--log-level LEVEL] [--max-clock-error-ms N]
+            [--time-reference ADDR]
 
 Serves the current UTC time on GET /now and the clock's health on GET /healthz.
 Every answer names the instance (Nowd-Instance:) with an opaque id derived
@@ -14,8 +16,11 @@ Options:
   --listen ADDR             address and port to listen on [default: 127.0.0.1:8080]
                             (IPv6 in brackets: [::]:80 takes IPv4 and IPv6)
   --log-level LEVEL         off, error, warn, info, debug or trace [default: info]
-  --max-clock-error-ms N    /healthz answers 503 when the kernel's maximum clock
-                            error reaches N milliseconds [default: 100]
+  --max-clock-error-ms N    /healthz answers 503 when the served clock's error
+                            bound reaches N milliseconds [default: 100]
+  --time-reference ADDR     the SNTP server nowd measures its clock against,
+                            about once a second [default: 169.254.169.123:123,
+                            the Amazon Time Sync Service; a bare IP means :123]
   -h, --help                print this help
   -V, --version             print the version";
 
@@ -24,6 +29,7 @@ pub struct Config {
     pub listen: SocketAddr,
     pub log_level: LevelFilter,
     pub max_clock_error_ms: u32,
+    pub time_reference: SocketAddr,
 }
 
 /// What the command line asks for.
@@ -40,6 +46,7 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
         listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
         log_level: LevelFilter::Info,
         max_clock_error_ms: 100,
+        time_reference: SocketAddr::from(([169, 254, 169, 123], 123)),
     };
     let mut args = args.into_iter();
     while let Some(arg) = args.next() {
@@ -73,6 +80,19 @@ pub fn parse<I: IntoIterator<Item = String>>(args: I) -> Result<Command, String>
                     .ok_or_else(|| {
                         format!(
                             "--max-clock-error-ms: '{v}' is not a whole number from 1 to 3600000"
+                        )
+                    })?;
+            }
+            "--time-reference" => {
+                let v = value()?;
+                // An IP address, no name: nowd has no resolver in its sandbox.
+                config.time_reference = v
+                    .parse()
+                    .or_else(|_| v.parse().map(|ip| SocketAddr::new(ip, 123)))
+                    .map_err(|_| {
+                        format!(
+                            "--time-reference: '{v}' is not an IP address (169.254.169.123) \
+                             or address and port (127.0.0.1:12345)"
                         )
                     })?;
             }
@@ -111,6 +131,20 @@ mod tests {
             (c.log_level, c.max_clock_error_ms),
             (LevelFilter::Info, 100)
         );
+        assert_eq!(c.time_reference.to_string(), "169.254.169.123:123");
+    }
+
+    #[test]
+    fn time_reference_takes_an_ip_with_or_without_a_port() {
+        let reference = |v: &str| match args(&["--time-reference", v]) {
+            Ok(Command::Serve(c)) => Ok(c.time_reference.to_string()),
+            Ok(other) => panic!("{other:?}"),
+            Err(e) => Err(e),
+        };
+        assert_eq!(reference("10.1.2.3").unwrap(), "10.1.2.3:123");
+        assert_eq!(reference("127.0.0.1:4123").unwrap(), "127.0.0.1:4123");
+        assert_eq!(reference("[fd00::7b]:123").unwrap(), "[fd00::7b]:123");
+        assert!(reference("time.aws.com").unwrap_err().contains("not an IP"));
     }
 
     #[test]

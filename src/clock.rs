@@ -1,5 +1,7 @@
-//! The clock: the time we serve, and the kernel's own view of how good it is.
+//! The clock: the time we serve, the kernel's own view of how good it is,
+//! and the verdict /healthz gives from that and nowd's own measurement.
 
+use crate::reference::Verdict;
 use std::io;
 use time::OffsetDateTime;
 use time::macros::format_description;
@@ -91,22 +93,53 @@ pub fn kernel_clock() -> io::Result<KernelClock> {
 }
 
 /// Is this clock good enough to serve? `Ok(reason)` or `Err(reason)`, one line each.
-/// Kept apart from the system call so the decision is tested with any kernel values.
-pub fn judge(clock: &io::Result<KernelClock>, max_error_us: i64) -> Result<String, String> {
+/// Healthy takes both: the kernel says a time daemon steers the clock
+/// (STA_UNSYNC clear), and nowd's own measurement against the reference
+/// bounds the served clock's error under the limit. The kernel's maximum
+/// error alone is not enough: it omits the offset chrony is still slewing
+/// away (see `reference`). Kept apart from the system calls so the decision
+/// is tested with any values.
+pub fn judge(
+    clock: &io::Result<KernelClock>,
+    reference: &Verdict,
+    max_error_us: i64,
+) -> Result<String, String> {
+    // Every problem is named, the kernel's first: one line either way.
+    let mut problems = Vec::new();
     match clock {
-        Err(e) => Err(format!("kernel clock status unavailable: {e}")),
-        Ok(c) if !c.synchronized => Err(format!(
+        Err(e) => problems.push(format!("kernel clock status unavailable: {e}")),
+        Ok(c) if !c.synchronized => problems.push(format!(
             "clock not synchronized (kernel reports STA_UNSYNC; max error {} us)",
             c.max_error_us
         )),
-        Ok(c) if c.max_error_us >= max_error_us => Err(format!(
-            "clock max error {} us is not under the limit of {} us",
-            c.max_error_us, max_error_us
+        Ok(_) => {}
+    }
+    match reference {
+        Verdict::Unknown(why) => problems.push(format!("clock error unknown: {why}")),
+        Verdict::Measured {
+            offset_us,
+            error_bound_us,
+            ..
+        } if *error_bound_us >= max_error_us => problems.push(format!(
+            "clock error bound {error_bound_us} us is not under the limit of {max_error_us} us \
+             (offset from the reference {offset_us} us)"
         )),
-        Ok(c) => Ok(format!(
-            "clock synchronized, max error {} us (limit {} us), estimated error {} us",
-            c.max_error_us, max_error_us, c.est_error_us
+        Verdict::Measured { .. } => {}
+    }
+    match (clock, reference) {
+        (
+            Ok(kernel),
+            Verdict::Measured {
+                offset_us,
+                error_bound_us,
+                ..
+            },
+        ) if problems.is_empty() => Ok(format!(
+            "clock synchronized, error bound {error_bound_us} us (limit {max_error_us} us), \
+             offset from the reference {offset_us} us, kernel max error {} us",
+            kernel.max_error_us
         )),
+        _ => Err(problems.join("; ")),
     }
 }
 
@@ -124,29 +157,53 @@ mod tests {
         })
     }
 
+    fn measured(offset_us: i64, error_bound_us: i64) -> Verdict {
+        Verdict::Measured {
+            offset_us,
+            error_bound_us,
+            age_ms: 300,
+        }
+    }
+
     #[test]
-    fn synchronized_clock_under_the_limit_is_healthy() {
-        let reason = judge(&kernel(true, 1_500), LIMIT).unwrap();
-        assert!(reason.contains("max error 1500 us"), "{reason}");
+    fn synchronized_clock_measured_under_the_limit_is_healthy() {
+        let reason = judge(&kernel(true, 1_500), &measured(-40, 2_000), LIMIT).unwrap();
+        assert!(reason.contains("error bound 2000 us"), "{reason}");
+        assert!(reason.contains("kernel max error 1500 us"), "{reason}");
     }
 
     #[test]
     fn unsynchronized_clock_is_unhealthy_whatever_its_error() {
-        let reason = judge(&kernel(false, 10), LIMIT).unwrap_err();
+        let reason = judge(&kernel(false, 10), &measured(0, 10), LIMIT).unwrap_err();
         assert!(reason.contains("not synchronized"), "{reason}");
     }
 
     #[test]
-    fn max_error_at_or_over_the_limit_is_unhealthy() {
-        assert!(judge(&kernel(true, LIMIT - 1), LIMIT).is_ok());
-        let reason = judge(&kernel(true, LIMIT), LIMIT).unwrap_err();
+    fn error_bound_at_or_over_the_limit_is_unhealthy() {
+        assert!(judge(&kernel(true, 10), &measured(0, LIMIT - 1), LIMIT).is_ok());
+        let reason = judge(&kernel(true, 10), &measured(-99_000, LIMIT), LIMIT).unwrap_err();
         assert!(reason.contains("100000 us"), "{reason}");
+        assert!(reason.contains("-99000 us"), "{reason}");
+    }
+
+    #[test]
+    fn a_small_kernel_max_error_does_not_hide_a_measured_offset() {
+        // What chrony leaves in the kernel after the reference stepped 2 s.
+        let reason = judge(&kernel(true, 700), &measured(2_000_000, 2_010_000), LIMIT);
+        assert!(reason.unwrap_err().contains("2010000 us"));
+    }
+
+    #[test]
+    fn no_measurement_is_unhealthy_and_says_why() {
+        let silent = Verdict::Unknown("no recent answer (reference 169.254.169.123:123)".into());
+        let reason = judge(&kernel(true, 10), &silent, LIMIT).unwrap_err();
+        assert!(reason.contains("no recent answer"), "{reason}");
     }
 
     #[test]
     fn refused_status_call_is_unhealthy_and_says_why() {
         let refused = Err(io::Error::from_raw_os_error(libc::EPERM));
-        let reason = judge(&refused, LIMIT).unwrap_err();
+        let reason = judge(&refused, &measured(0, 10), LIMIT).unwrap_err();
         assert!(
             reason.starts_with("kernel clock status unavailable"),
             "{reason}"
@@ -173,10 +230,39 @@ mod tests {
 
     #[test]
     fn reading_the_kernel_clock_does_not_need_privilege() {
-        // Either a status or a clear refusal (seccomp); never a panic.
-        match kernel_clock() {
-            Ok(c) => assert!(c.max_error_us >= 0),
-            Err(e) => assert!(e.raw_os_error().is_some()),
+        // In a child that gave up root (and with it every capability) when
+        // run as root; as an ordinary user the test process already has none.
+        // The child reports adjtimex's errno, or 0, as its exit status.
+        // SAFETY: the child only makes system calls and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
+        if pid == 0 {
+            // SAFETY: plain system calls on constants; _exit never returns.
+            unsafe {
+                if libc::geteuid() == 0
+                    && (libc::setgroups(0, std::ptr::null()) != 0
+                        || libc::setgid(65534) != 0
+                        || libc::setuid(65534) != 0)
+                {
+                    libc::_exit(100);
+                }
+                let code = match kernel_clock() {
+                    Ok(c) if c.max_error_us >= 0 && c.est_error_us >= 0 => 0,
+                    Ok(_) => 101,
+                    Err(e) => e.raw_os_error().unwrap_or(102).min(99),
+                };
+                libc::_exit(code);
+            }
         }
+        let mut status = 0;
+        // SAFETY: pid is our child; status is writable.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(libc::WIFEXITED(status), "child status {status:#x}");
+        assert_eq!(
+            libc::WEXITSTATUS(status),
+            0,
+            "adjtimex(modes=0) without privilege: 100 = could not drop root, \
+             101 = nonsense values, else the errno"
+        );
     }
 }

@@ -2,7 +2,10 @@
 
 use crate::clock::{self, Clock, KernelClock};
 use crate::instance;
+use crate::reference::{Reference, Verdict};
+use log::{info, warn};
 use std::io::{self, Write};
+use std::time::{Duration, Instant};
 use tiny_http::{HTTPVersion, Method, Request};
 
 const TEXT: &str = "text/plain; charset=utf-8";
@@ -53,6 +56,7 @@ pub fn answer(
     wants_json: bool,
     max_error_us: i64,
     clock: &mut Clock,
+    reference: &Reference,
 ) -> Answer {
     let Some(route) = route(url) else {
         return Answer::text(
@@ -67,17 +71,19 @@ pub fn answer(
         };
     }
     match route {
-        Route::Healthz => match clock::judge(&clock::kernel_clock(), max_error_us) {
-            Ok(reason) => Answer::text(200, format!("ok: {reason}\n")),
-            Err(reason) => Answer::text(503, format!("{reason}\n")),
-        },
+        Route::Healthz => {
+            match clock::judge(&clock::kernel_clock(), &reference.verdict(), max_error_us) {
+                Ok(reason) => Answer::text(200, format!("ok: {reason}\n")),
+                Err(reason) => Answer::text(503, format!("{reason}\n")),
+            }
+        }
         Route::Now if wants_json => {
             let kernel = clock::kernel_clock().ok();
             let now = clock.now();
             Answer {
                 status: 200,
                 content_type: JSON,
-                body: now_json(&now, kernel),
+                body: now_json(&now, kernel, &reference.verdict()),
                 allow: None,
             }
         }
@@ -85,8 +91,10 @@ pub fn answer(
     }
 }
 
-/// `{"now":"…","unix_ns":…,"clock":{…}}`; `clock` is null where the kernel refused.
-pub fn now_json(now: &clock::Now, kernel: Option<KernelClock>) -> String {
+/// `{"now":"…","unix_ns":…,"clock":{…},"reference":{…}}`; `clock` is null
+/// where the kernel refused; `reference` is nowd's own measurement, or why
+/// there is none.
+pub fn now_json(now: &clock::Now, kernel: Option<KernelClock>, reference: &Verdict) -> String {
     let clock = match kernel {
         Some(k) => format!(
             r#"{{"synchronized":{},"max_error_us":{},"est_error_us":{}}}"#,
@@ -94,9 +102,20 @@ pub fn now_json(now: &clock::Now, kernel: Option<KernelClock>) -> String {
         ),
         None => "null".into(),
     };
+    let reference = match reference {
+        Verdict::Measured {
+            offset_us,
+            error_bound_us,
+            age_ms,
+        } => format!(
+            r#"{{"offset_us":{offset_us},"error_bound_us":{error_bound_us},"age_ms":{age_ms}}}"#
+        ),
+        // Built by nowd from fixed words, addresses and errno texts: no quotes.
+        Verdict::Unknown(why) => format!(r#"{{"unknown":"{}"}}"#, why.replace('"', "'")),
+    };
     format!(
-        r#"{{"now":"{}","unix_ns":{},"clock":{}}}"#,
-        now.rfc3339, now.unix_ns, clock
+        r#"{{"now":"{}","unix_ns":{},"clock":{},"reference":{}}}"#,
+        now.rfc3339, now.unix_ns, clock, reference
     ) + "\n"
 }
 
@@ -125,22 +144,60 @@ pub struct Responder {
     clock: Clock,
     /// Sent as `Nowd-Instance:` with every answer (see `instance`).
     instance: Option<String>,
+    /// Polled by the request loop (`poll_reference`), read by /healthz.
+    reference: Reference,
+    /// When the clock was last judged, and whether it was healthy.
+    judged: Option<(Instant, bool)>,
+    started: Instant,
     /// Reused from one answer to the next.
     buf: Vec<u8>,
 }
 
 impl Responder {
-    pub fn new(max_error_us: i64) -> Responder {
+    pub fn new(max_error_us: i64, reference: Reference) -> Responder {
         Responder {
             max_error_us,
             clock: Clock::default(),
             instance: None,
+            reference,
+            judged: None,
+            started: Instant::now(),
             buf: Vec::with_capacity(512),
         }
     }
 
     pub fn with_instance(self, instance: Option<String>) -> Responder {
         Responder { instance, ..self }
+    }
+
+    /// Lets the clock probe receive and send; cheap, called every loop turn.
+    /// About once a second, also judges the clock and logs each change of
+    /// the verdict: a warning when /healthz turns 503 (journald forwards
+    /// warnings to the serial console, the one window into an instance).
+    pub fn poll_reference(&mut self) {
+        self.reference.poll();
+        // The first verdict once the reference had time to answer (2 s),
+        // then one a second.
+        let (at, wait) = match self.judged {
+            None => (self.started, Duration::from_secs(2)),
+            Some((at, _)) => (at, Duration::from_secs(1)),
+        };
+        if at.elapsed() < wait {
+            return;
+        }
+        let verdict = clock::judge(
+            &clock::kernel_clock(),
+            &self.reference.verdict(),
+            self.max_error_us,
+        );
+        let healthy = verdict.is_ok();
+        if self.judged.map(|(_, was)| was) != Some(healthy) {
+            match verdict {
+                Ok(reason) => info!("/healthz now answers 200: {reason}"),
+                Err(reason) => warn!("/healthz now answers 503: {reason}"),
+            }
+        }
+        self.judged = Some((Instant::now(), healthy));
     }
 
     pub fn respond(&mut self, request: Request) -> io::Result<u16> {
@@ -150,6 +207,7 @@ impl Responder {
             wants_json(&request),
             self.max_error_us,
             &mut self.clock,
+            &self.reference,
         );
         let buf = &mut self.buf;
         buf.clear();
@@ -191,6 +249,10 @@ impl Responder {
 mod tests {
     use super::*;
 
+    fn reference() -> Reference {
+        Reference::new(([127, 0, 0, 1], 9).into())
+    }
+
     #[test]
     fn routes_ignore_the_query_string() {
         assert_eq!(route("/now"), Some(Route::Now));
@@ -202,7 +264,14 @@ mod tests {
 
     #[test]
     fn other_methods_get_405_with_allow() {
-        let a = answer(&Method::Post, "/now", false, 100_000, &mut Clock::default());
+        let a = answer(
+            &Method::Post,
+            "/now",
+            false,
+            100_000,
+            &mut Clock::default(),
+            &reference(),
+        );
         assert_eq!((a.status, a.allow), (405, Some("GET, HEAD")));
     }
 
@@ -214,6 +283,7 @@ mod tests {
             false,
             100_000,
             &mut Clock::default(),
+            &reference(),
         );
         assert_eq!(a.status, 404);
     }
@@ -224,9 +294,11 @@ mod tests {
             rfc3339: "2026-11-21T22:49:22.123456Z".into(),
             unix_ns: 1,
         };
+        let silent = Verdict::Unknown("no answer yet (reference 169.254.169.123:123)".into());
         assert_eq!(
-            now_json(&now, None),
-            "{\"now\":\"2026-11-21T22:49:22.123456Z\",\"unix_ns\":1,\"clock\":null}\n"
+            now_json(&now, None, &silent),
+            "{\"now\":\"2026-11-21T22:49:22.123456Z\",\"unix_ns\":1,\"clock\":null,\
+             \"reference\":{\"unknown\":\"no answer yet (reference 169.254.169.123:123)\"}}\n"
         );
     }
 }

@@ -10,7 +10,9 @@ mod clock;
 mod http;
 mod instance;
 mod listener;
+mod logger;
 mod reaper;
+mod reference;
 mod systemd;
 
 use log::{debug, error, info, warn};
@@ -54,13 +56,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    // No timestamps: journald adds its own. tiny_http is silenced: its lines
-    // are passing accept errors, up to 20 a second while descriptors run out.
-    simple_logger::SimpleLogger::new()
-        .with_level(config.log_level)
-        .with_module_level("tiny_http", log::LevelFilter::Off)
-        .init()
-        .expect("the logger is set once");
+    // No timestamps: journald adds its own.
+    logger::init(config.log_level);
     std::panic::set_hook(Box::new(|p| {
         let at = p
             .location()
@@ -102,8 +99,11 @@ fn serve(config: &cli::Config) -> io::Result<()> {
     let instance = instance::load()
         .inspect_err(|e| warn!("answers carry no instance id: {e}"))
         .ok();
-    let mut responder =
-        http::Responder::new(i64::from(config.max_clock_error_ms) * 1000).with_instance(instance);
+    let mut responder = http::Responder::new(
+        i64::from(config.max_clock_error_ms) * 1000,
+        reference::Reference::new(config.time_reference),
+    )
+    .with_instance(instance);
 
     // tiny_http gets its own copy of the socket: nowd keeps one to shut down.
     let server = Server::from_listener(listener.try_clone()?, None)
@@ -113,9 +113,10 @@ fn serve(config: &cli::Config) -> io::Result<()> {
 
     let notifier = systemd::Notifier::from_env();
     info!(
-        "nowd {VERSION} listening on http://{} (max clock error {} ms, {descriptors} descriptors)",
+        "nowd {VERSION} listening on http://{} (max clock error {} ms against {}, {descriptors} descriptors)",
         listener.local_addr()?,
-        config.max_clock_error_ms
+        config.max_clock_error_ms,
+        config.time_reference
     );
     if let Some(n) = &notifier {
         n.notify("READY=1");
@@ -130,6 +131,7 @@ fn serve(config: &cli::Config) -> io::Result<()> {
             // process, started by systemd, is the repair.
             Err(e) => return Err(io::Error::other(format!("accept loop ended: {e}"))),
         }
+        responder.poll_reference();
         if last_sweep.elapsed() < SWEEP_INTERVAL {
             continue;
         }

@@ -7,8 +7,7 @@ set -euo pipefail
 # Refuse a configuration that would not load at boot.
 chronyd -p -f /etc/chrony/chrony.conf >/dev/null
 nft -c -f /etc/nftables.conf
-if ! out="$(systemd-analyze verify /etc/systemd/system/nowd.service \
-              /etc/systemd/system/chrony-ena-phc.service 2>&1)" || [ -n "$out" ]; then
+if ! out="$(systemd-analyze verify /etc/systemd/system/nowd.service 2>&1)" || [ -n "$out" ]; then
   echo "configure: systemd-analyze verify is not clean:" >&2
   echo "$out" >&2
   exit 1
@@ -19,7 +18,7 @@ if systemctl list-unit-files systemd-timesyncd.service >/dev/null 2>&1; then
   systemctl disable systemd-timesyncd.service 2>/dev/null || true
 fi
 
-systemctl enable nowd.service chrony.service chrony-ena-phc.service nftables.service
+systemctl enable nowd.service chrony.service nftables.service
 systemctl set-default multi-user.target
 
-echo "configure: enabled nowd, chrony, chrony-ena-phc, nftables"
+echo "configure: enabled nowd, chrony, nftables"

@@ -11,15 +11,20 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install o
 # --- Packages not needed --------------------------------------------------------
 # No automatic upgrades: a new image replaces the old one. No compilers, no
 # mail, no cron (systemd timers do the little that is left), no network
-# clients or servers that nothing here uses.
+# clients or servers that nothing here uses. Not netcat-openbsd: cloud-init
+# depends on it, and purging it would take cloud-init along, and apt's
+# autoremove then its DHCP client: a new instance would come up without
+# anything to configure its network (checked below and by validate.sh).
 unwanted=(
   unattended-upgrades apt-listchanges needrestart reportbug installation-report
   gcc gcc-14 g++ g++-14 cpp cpp-14 make build-essential
   exim4 exim4-base exim4-daemon-light postfix
   cron cron-daemon-common anacron at
-  telnet inetutils-telnet ftp tnftp netcat-openbsd netcat-traditional rsync
+  telnet inetutils-telnet ftp tnftp netcat-traditional rsync
   nfs-common rpcbind avahi-daemon ntpsec ntpsec-ntpdate ntpdate systemd-timesyncd
 )
+had_cloud_init=no
+if installed cloud-init; then had_cloud_init=yes; fi
 purge=()
 for pkg in "${unwanted[@]}"; do
   if installed "$pkg"; then purge+=("$pkg"); fi
@@ -29,6 +34,10 @@ if [ "${#purge[@]}" -gt 0 ]; then
   apt-get purge -y -qq "${purge[@]}"
 fi
 apt-get autoremove --purge -y -qq
+if [ "${had_cloud_init:-no}" = yes ] && ! installed cloud-init; then
+  echo "harden: removing packages took cloud-init with them" >&2
+  exit 1
+fi
 # Packages removed earlier but whose configuration stayed behind.
 mapfile -t leftover < <(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' | awk '$1 == "rc" { print $2 }')
 if [ "${#leftover[@]}" -gt 0 ]; then

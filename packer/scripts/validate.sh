@@ -59,6 +59,27 @@ for unit in nowd.service chrony.service nftables.service; do
     fail "$unit is not enabled"
   fi
 done
+# How a new instance gets its network: cloud-init's EC2 datasource reads
+# the instance's interfaces (by MAC address) from the metadata service and
+# writes a netplan configuration for them, which systemd-networkd applies
+# with DHCP; before that, cloud-init's own DHCP client reaches the service.
+# Without cloud-init the image would keep no network configuration at all
+# that matches a new instance's interface.
+if dpkg-query -W -f='${Status}' cloud-init 2>/dev/null | grep -q 'install ok installed'; then
+  ok "cloud-init installed"
+  if [ "$(systemctl is-enabled cloud-init-local.service 2>/dev/null || true)" = enabled ]; then
+    ok "cloud-init enabled"
+  else
+    fail "cloud-init-local.service is not enabled"
+  fi
+  dhcp=""
+  for c in dhcpcd udhcpc dhclient; do
+    if command -v "$c" >/dev/null 2>&1; then dhcp="$c"; fi
+  done
+  if [ -n "$dhcp" ]; then ok "cloud-init has a DHCP client ($dhcp)"; else fail "no DHCP client for cloud-init"; fi
+else
+  fail "cloud-init is not installed: a new instance would not configure its network"
+fi
 if grep -qx 'server 169.254.169.123 prefer iburst minpoll 4 maxpoll 4' /etc/chrony/chrony.conf; then
   ok "chrony uses the Amazon Time Sync Service"
 else
