@@ -2,14 +2,15 @@ use ascii::AsciiString;
 
 use std::io::Error as IoError;
 use std::io::Result as IoResult;
-use std::io::{BufReader, BufWriter, ErrorKind, Read};
+use std::io::{BufReader, BufWriter, ErrorKind, Read, Write};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use std::net::SocketAddr;
 use std::str::FromStr;
 
 use crate::common::{HTTPVersion, Method};
 use crate::util::RefinedTcpStream;
-use crate::util::{SequentialReader, SequentialReaderBuilder, SequentialWriterBuilder};
+use crate::util::{SequentialReader, SequentialReaderBuilder, SequentialWriter, SequentialWriterBuilder};
 use crate::Request;
 
 /// A ClientConnection is an object that will store a socket to a client
@@ -34,6 +35,55 @@ pub struct ClientConnection {
 
     // true if the connection goes through SSL
     secure: bool,
+
+    // nowd patch: the answer owed to the request last read, written by this
+    // connection's thread as the application hands it over
+    pending: Option<(SequentialWriter<BufWriter<RefinedTcpStream>>, Receiver<Vec<u8>>)>,
+}
+
+/// nowd patch: what the application writes as its answer to a request. The
+/// bytes go to the connection's own thread, which writes them to the socket,
+/// so an application thread never waits on a client that does not read; and
+/// that thread reads the next request only once this answer is written, so a
+/// connection holds at most one request and one answer, however much a client
+/// pipelines.
+struct ReplyWriter {
+    buf: Vec<u8>,
+    to: SyncSender<Vec<u8>>,
+}
+
+/// Bytes an answer may gather before they go to the connection's thread.
+const REPLY_CHUNK: usize = 8 * 1024;
+
+impl ReplyWriter {
+    fn send(&mut self) -> IoResult<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.to
+            .send(std::mem::take(&mut self.buf))
+            .map_err(|_| IoError::new(ErrorKind::BrokenPipe, "the connection has ended"))
+    }
+}
+
+impl Write for ReplyWriter {
+    fn write(&mut self, data: &[u8]) -> IoResult<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= REPLY_CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> IoResult<()> {
+        self.send()
+    }
+}
+
+impl Drop for ReplyWriter {
+    fn drop(&mut self) {
+        let _ = self.send();
+    }
 }
 
 /// Longest request line accepted; a longer one is answered 414 (nowd patch).
@@ -77,6 +127,7 @@ impl ClientConnection {
             next_header_source: first_header,
             no_more_requests: false,
             secure,
+            pending: None,
         }
     }
 
@@ -164,8 +215,12 @@ impl ClientConnection {
             (method, path, version, headers)
         };
 
-        // building the writer for the request
-        let writer = self.sink.next().unwrap();
+        // nowd patch: the application's answer comes back through this channel
+        let (to, answer) = sync_channel(2);
+        let writer = ReplyWriter {
+            buf: Vec::new(),
+            to,
+        };
 
         // follow-up for next potential request
         let mut data_source = self.source.next().unwrap();
@@ -192,6 +247,7 @@ impl ClientConnection {
                 }
             }
         })?;
+        self.pending = Some((self.sink.next().unwrap(), answer));
 
         // return the request
         Ok(request)
@@ -205,6 +261,16 @@ impl Iterator for ClientConnection {
     /// Returns None when no new Requests will come from the client.
     fn next(&mut self) -> Option<Request> {
         use crate::{Response, StatusCode};
+
+        // nowd patch: write the answer to the previous request before reading
+        // the next; the chunks end when the application drops its writer.
+        if let Some((mut writer, answer)) = self.pending.take() {
+            for chunk in answer.iter() {
+                if writer.write_all(&chunk).and_then(|()| writer.flush()).is_err() {
+                    return None; // the client is gone or does not read: end
+                }
+            }
+        }
 
         // the client sent a "connection: close" header in this previous request
         //  or is using HTTP 1.0, meaning that no new request will come
