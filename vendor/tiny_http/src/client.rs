@@ -7,11 +7,14 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::common::{HTTPVersion, Method};
+use crate::util::refined_tcp_stream::Deadline;
 use crate::util::RefinedTcpStream;
 use crate::util::{SequentialReader, SequentialReaderBuilder, SequentialWriter, SequentialWriterBuilder};
-use crate::Request;
+use crate::{ConnectionLimits, Request};
 
 /// A ClientConnection is an object that will store a socket to a client
 /// and return Request objects.
@@ -39,6 +42,17 @@ pub struct ClientConnection {
     // nowd patch: the answer owed to the request last read, written by this
     // connection's thread as the application hands it over
     pending: Option<(SequentialWriter<BufWriter<RefinedTcpStream>>, Receiver<Vec<u8>>)>,
+
+    // nowd patch: the deadline of the read in progress, and what sets it
+    deadline: Deadline,
+    idle_timeout: Option<Duration>,
+    head_timeout: Option<Duration>,
+    // past this instant nothing more is read (ConnectionLimits::max_age)
+    end_of_life: Option<Instant>,
+    // requests read from this instant on are the last (one idle timeout before the end)
+    last_call: Option<Instant>,
+    // a byte of the request being read has arrived
+    request_started: bool,
 }
 
 /// nowd patch: what the application writes as its answer to a request. The
@@ -106,6 +120,8 @@ enum ReadError {
     /// the client sent an unrecognized `Expect` header
     ExpectationFailed(HTTPVersion),
     ReadIoError(IoError),
+    // nowd patch: no byte of a request came before the idle deadline
+    Idle,
 }
 
 impl ClientConnection {
@@ -113,9 +129,12 @@ impl ClientConnection {
     pub fn new(
         write_socket: RefinedTcpStream,
         mut read_socket: RefinedTcpStream,
+        limits: &ConnectionLimits,
     ) -> ClientConnection {
         let remote_addr = read_socket.peer_addr();
         let secure = read_socket.secure();
+        let deadline: Deadline = Arc::new(Mutex::new((None, None)));
+        read_socket.set_deadline(deadline.clone());
 
         let mut source = SequentialReaderBuilder::new(BufReader::with_capacity(1024, read_socket));
         let first_header = source.next().unwrap();
@@ -128,7 +147,25 @@ impl ClientConnection {
             no_more_requests: false,
             secure,
             pending: None,
+            deadline,
+            idle_timeout: limits.idle_timeout,
+            head_timeout: limits.head_timeout,
+            end_of_life: limits.max_age.map(|age| Instant::now() + age),
+            last_call: limits.max_age.map(|age| {
+                Instant::now() + age.saturating_sub(limits.idle_timeout.unwrap_or_default())
+            }),
+            request_started: false,
         }
+    }
+
+    /// nowd patch: each read may wait idle_timeout, and all must end within
+    /// `total` from now (if given) and never past the connection's end of life.
+    fn set_deadline(&self, total: Option<Duration>) {
+        let by = match (total.map(|t| Instant::now() + t), self.end_of_life) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        *self.deadline.lock().unwrap_or_else(|e| e.into_inner()) = (self.idle_timeout, by);
     }
 
     /// true if the connection is HTTPS
@@ -152,6 +189,11 @@ impl ClientConnection {
                 Some(b) => b?,
                 None => return Err(IoError::new(ErrorKind::ConnectionAborted, "Unexpected EOF")),
             };
+            if !self.request_started {
+                // nowd patch: the head must now arrive within head_timeout
+                self.request_started = true;
+                self.set_deadline(self.head_timeout);
+            }
 
             if byte == b'\n' && prev_byte_was_cr {
                 buf.pop(); // removing the '\r'
@@ -172,12 +214,18 @@ impl ClientConnection {
     /// Reads a request from the stream.
     /// Blocks until the header has been read.
     fn read(&mut self) -> Result<Request, ReadError> {
+        // nowd patch: wait at most idle_timeout for the request's first byte
+        self.request_started = false;
+        self.set_deadline(None);
         let (method, path, version, headers) = {
             // reading the request line
             let (method, path, version) = {
                 let line = self
                     .read_next_line(MAX_REQUEST_LINE)
-                    .map_err(ReadError::ReadIoError)?
+                    .map_err(|e| match e.kind() {
+                        ErrorKind::TimedOut if !self.request_started => ReadError::Idle,
+                        _ => ReadError::ReadIoError(e),
+                    })?
                     .ok_or(ReadError::RequestLineTooLong)?;
 
                 parse_request_line(
@@ -331,7 +379,7 @@ impl Iterator for ClientConnection {
                     return None; // TODO: should be recoverable, but needs handling in case of body
                 }
 
-                Err(ReadError::ReadIoError(_)) => return None,
+                Err(ReadError::ReadIoError(_)) | Err(ReadError::Idle) => return None,
 
                 Ok(rq) => rq,
             };
@@ -374,6 +422,12 @@ impl Iterator for ClientConnection {
 
             // nowd patch: a body left unread must not be parsed as the next request
             if rq.streams_body {
+                self.no_more_requests = true;
+            }
+            // nowd patch: near its end of life a connection reads nothing more,
+            // and says so in this answer; it never closes while the client may
+            // be about to send (before its idle time is over)
+            if self.last_call.is_some_and(|end| Instant::now() >= end) {
                 self.no_more_requests = true;
             }
             // nowd patch: tell the application, so its answer can say so
