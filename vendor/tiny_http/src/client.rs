@@ -195,11 +195,23 @@ impl ClientConnection {
                 self.set_deadline(self.head_timeout);
             }
 
-            if byte == b'\n' && prev_byte_was_cr {
-                buf.pop(); // removing the '\r'
+            // nowd patch: a line ends at LF, with or without CR before it (RFC
+            // 9112 2.2 lets a server accept a bare LF; waiting for a CR hung).
+            // A CR anywhere else, NUL or another control byte is refused (2.2,
+            // RFC 9110 5.5), not passed on as part of a value.
+            if byte == b'\n' {
+                if prev_byte_was_cr {
+                    buf.pop(); // removing the '\r'
+                }
+                if buf.iter().any(|&b| b != b'\t' && (b < 0x20 || b == 0x7f)) {
+                    return Err(IoError::new(
+                        ErrorKind::InvalidData,
+                        "control character in a line",
+                    ));
+                }
                 return AsciiString::from_ascii(buf)
                     .map(Some)
-                    .map_err(|_| IoError::new(ErrorKind::InvalidInput, "Header is not in ASCII"));
+                    .map_err(|_| IoError::new(ErrorKind::InvalidData, "Header is not in ASCII"));
             }
 
             prev_byte_was_cr = byte == b'\r';
@@ -224,6 +236,7 @@ impl ClientConnection {
                     .read_next_line(MAX_REQUEST_LINE)
                     .map_err(|e| match e.kind() {
                         ErrorKind::TimedOut if !self.request_started => ReadError::Idle,
+                        ErrorKind::InvalidData => ReadError::WrongRequestLine,
                         _ => ReadError::ReadIoError(e),
                     })?
                     .ok_or(ReadError::RequestLineTooLong)?;
@@ -240,12 +253,20 @@ impl ClientConnection {
                 loop {
                     let line = self
                         .read_next_line(budget)
-                        .map_err(ReadError::ReadIoError)?
+                        .map_err(|e| match e.kind() {
+                            ErrorKind::InvalidData => ReadError::WrongHeader(version.clone()),
+                            _ => ReadError::ReadIoError(e),
+                        })?
                         .ok_or(ReadError::HeaderTooLarge(version.clone()))?;
 
                     if line.is_empty() {
                         break;
                     };
+                    // nowd patch: obs-fold (a line that continues the one
+                    // before) is refused, as RFC 9112 5.2 allows
+                    if line.as_bytes()[0] == b' ' || line.as_bytes()[0] == b'\t' {
+                        return Err(ReadError::WrongHeader(version));
+                    }
                     budget = budget.saturating_sub(line.len() + 2);
                     if headers.len() == MAX_HEADERS {
                         return Err(ReadError::HeaderTooLarge(version));
@@ -262,6 +283,9 @@ impl ClientConnection {
 
             (method, path, version, headers)
         };
+
+        // nowd patch: the framing RFC 9112 requires of a server
+        check_framing(&version, &headers)?;
 
         // nowd patch: the application's answer comes back through this channel
         let (to, answer) = sync_channel(2);
@@ -387,6 +411,10 @@ impl Iterator for ClientConnection {
 
             // checking HTTP version
             if *rq.http_version() > (1, 1) {
+                // nowd patch: the answer is written here, and the connection
+                // ends: what follows (an HTTP/2 preface) is not HTTP/1
+                drop(rq);
+                drop(self.pending.take());
                 let writer = self.sink.next().unwrap();
                 let response = Response::from_string(
                     "This server only supports HTTP versions 1.0 and 1.1".to_owned(),
@@ -396,7 +424,7 @@ impl Iterator for ClientConnection {
                 response
                     .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
                     .ok();
-                continue;
+                return None;
             }
 
             // updating the status of the connection
@@ -449,6 +477,48 @@ fn error_answer(code: u16) -> crate::Response<std::io::Empty> {
 }
 
 /// Parses a "HTTP/1.1" string.
+/// nowd patch: RFC 9112's rules for a request's framing headers. An HTTP/1.1
+/// request has exactly one `Host` (3.2); an HTTP/1.0 one at most one; all
+/// `Content-Length` values are one and the same number of digits (6.3).
+fn check_framing(version: &HTTPVersion, headers: &[crate::Header]) -> Result<(), ReadError> {
+    let bad = || ReadError::WrongHeader(version.clone());
+    let hosts = headers.iter().filter(|h| h.field.equiv("Host")).count();
+    if hosts > 1 || (hosts == 0 && *version >= HTTPVersion(1, 1)) {
+        return Err(bad());
+    }
+    let mut lengths = headers
+        .iter()
+        .filter(|h| h.field.equiv("Content-Length"))
+        .map(|h| h.value.as_str());
+    if let Some(first) = lengths.next() {
+        if first.is_empty() || !first.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        if lengths.any(|other| other != first) {
+            return Err(bad());
+        }
+    }
+    Ok(())
+}
+
+/// nowd patch: the absolute form `http://host/path?query` (RFC 9112 3.2.2,
+/// which a server MUST accept) as the origin form `/path?query`.
+fn origin_form(target: &str) -> String {
+    let lower = target.get(..8).unwrap_or(target).to_ascii_lowercase();
+    let rest = if lower.starts_with("http://") {
+        &target[7..]
+    } else if lower.starts_with("https://") {
+        &target[8..]
+    } else {
+        return target.to_owned();
+    };
+    match rest.find(['/', '?']) {
+        Some(i) if rest.as_bytes()[i] == b'/' => rest[i..].to_owned(),
+        Some(i) => format!("/{}", &rest[i..]),
+        None => "/".to_owned(),
+    }
+}
+
 fn parse_http_version(version: &str) -> Result<HTTPVersion, ReadError> {
     let (major, minor) = match version {
         "HTTP/0.9" => (0, 9),
@@ -468,7 +538,7 @@ fn parse_request_line(line: &str) -> Result<(Method, String, HTTPVersion), ReadE
     let mut parts = line.split(' ');
 
     let method = parts.next().and_then(|w| w.parse().ok());
-    let path = parts.next().map(ToOwned::to_owned);
+    let path = parts.next().map(origin_form);
     let version = parts.next().and_then(|w| parse_http_version(w).ok());
 
     method
@@ -487,6 +557,18 @@ mod test {
         assert!(ver == crate::common::HTTPVersion(1, 1));
 
         assert!(super::parse_request_line("GET /hello").is_err());
+
+        // nowd patch: the absolute form is served as its path
+        for (target, path) in [
+            ("http://nowd/now", "/now"),
+            ("HTTP://nowd:80/now?x=1", "/now?x=1"),
+            ("https://nowd?x", "/?x"),
+            ("http://nowd", "/"),
+            ("/now", "/now"),
+        ] {
+            let line = format!("GET {target} HTTP/1.1");
+            assert_eq!(super::parse_request_line(&line).unwrap().1, path, "{target}");
+        }
         assert!(super::parse_request_line("qsd qsd qsd").is_err());
     }
 }
