@@ -122,6 +122,8 @@ enum ReadError {
     ReadIoError(IoError),
     // nowd patch: no byte of a request came before the idle deadline
     Idle,
+    // nowd patch: a transfer coding other than chunked
+    NotImplemented(HTTPVersion),
 }
 
 impl ClientConnection {
@@ -286,6 +288,7 @@ impl ClientConnection {
 
         // nowd patch: the framing RFC 9112 requires of a server
         check_framing(&version, &headers)?;
+        check_transfer_encoding(&version, &headers)?;
 
         // nowd patch: the application's answer comes back through this channel
         let (to, answer) = sync_channel(2);
@@ -396,6 +399,13 @@ impl Iterator for ClientConnection {
                     return None; // closing the connection
                 }
 
+                Err(ReadError::NotImplemented(ver)) => {
+                    let writer = self.sink.next().unwrap();
+                    let response = error_answer(501);
+                    response.raw_print(writer, ver, &[], false, None).ok();
+                    return None; // the body's end is unknown: close
+                }
+
                 Err(ReadError::ExpectationFailed(ver)) => {
                     let writer = self.sink.next().unwrap();
                     let response = error_answer(417);
@@ -497,6 +507,42 @@ fn check_framing(version: &HTTPVersion, headers: &[crate::Header]) -> Result<(),
         if lengths.any(|other| other != first) {
             return Err(bad());
         }
+    }
+    Ok(())
+}
+
+/// nowd patch: `Transfer-Encoding` (upstream #287, CVE-2026-66752). tiny_http
+/// read any value at all, `xchunked` or `gzip` alike, as chunked, and let it
+/// override `Content-Length`: a front end that reads the same request another
+/// way sees a different end of the body, and the rest is smuggled in as a
+/// request of its own. Now the only coding taken is `chunked`, alone (list
+/// elements trimmed, case ignored); with `Content-Length` too, in HTTP/1.0,
+/// or with `chunked` not last, the framing is unreliable: 400 (RFC 9112 6.1,
+/// 6.3); another coding: 501 (6.1). Either way the connection is closed.
+fn check_transfer_encoding(
+    version: &HTTPVersion,
+    headers: &[crate::Header],
+) -> Result<(), ReadError> {
+    let mut codings = headers
+        .iter()
+        .filter(|h| h.field.equiv("Transfer-Encoding"))
+        .flat_map(|h| h.value.as_str().split(','))
+        .map(|c| c.trim().to_ascii_lowercase())
+        .peekable();
+    if codings.peek().is_none() {
+        return Ok(());
+    }
+    let codings: Vec<String> = codings.collect();
+    let bad = || ReadError::WrongHeader(version.clone());
+    if *version < HTTPVersion(1, 1)
+        || headers.iter().any(|h| h.field.equiv("Content-Length"))
+        || codings.last().map(String::as_str) != Some("chunked")
+        || codings.iter().any(String::is_empty)
+    {
+        return Err(bad());
+    }
+    if codings.len() > 1 {
+        return Err(ReadError::NotImplemented(version.clone()));
     }
     Ok(())
 }
