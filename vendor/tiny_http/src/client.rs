@@ -107,6 +107,9 @@ const MAX_REQUEST_LINE: usize = 8 * 1024;
 /// line, or never ends the header, makes the server buffer without limit.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 const MAX_HEADERS: usize = 100;
+// nowd patch: the most a closing connection reads and drops (see `linger`)
+const LINGER_TIME: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 64 * 1024;
 
 /// Error that can happen when reading a request.
 #[derive(Debug)]
@@ -124,6 +127,8 @@ enum ReadError {
     Idle,
     // nowd patch: a transfer coding other than chunked
     NotImplemented(HTTPVersion),
+    // nowd patch: HTTP/2 and later
+    VersionNotSupported,
 }
 
 impl ClientConnection {
@@ -157,6 +162,28 @@ impl ClientConnection {
                 Instant::now() + age.saturating_sub(limits.idle_timeout.unwrap_or_default())
             }),
             request_started: false,
+        }
+    }
+
+    /// nowd patch: after an error answer, with the client's bytes still
+    /// unread: closing now would make the kernel send a reset, and the client
+    /// would lose the answer. So the answer is flushed, the sending side shut,
+    /// and what the client still sends read and dropped, until it closes,
+    /// for at most LINGER_TIME and LINGER_BYTES.
+    fn linger(&mut self) {
+        {
+            let mut writer = self.sink.lock();
+            let _ = writer.flush();
+            writer.get_mut().shutdown_write();
+        }
+        self.set_deadline(Some(LINGER_TIME));
+        let mut left = LINGER_BYTES;
+        let mut buf = [0u8; 1024];
+        while left > 0 {
+            match self.next_header_source.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left = left.saturating_sub(n),
+            }
         }
     }
 
@@ -243,9 +270,15 @@ impl ClientConnection {
                     })?
                     .ok_or(ReadError::RequestLineTooLong)?;
 
-                parse_request_line(
+                let (method, path, version) = parse_request_line(
                     line.as_str().trim(), // TODO: remove this conversion
-                )?
+                )?;
+                // nowd patch: answered before any header is read: what follows
+                // (an HTTP/2 preface) is not HTTP/1
+                if version > HTTPVersion(1, 1) {
+                    return Err(ReadError::VersionNotSupported);
+                }
+                (method, path, version)
             };
 
             // getting all headers
@@ -361,6 +394,7 @@ impl Iterator for ClientConnection {
                     response
                         .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
                         .ok();
+                    self.linger();
                     return None; // we don't know where the next request would start,
                                  // se we have to close
                 }
@@ -371,6 +405,7 @@ impl Iterator for ClientConnection {
                     response
                         .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
                         .ok();
+                    self.linger();
                     return None; // the rest of the line is unread: close
                 }
 
@@ -378,6 +413,7 @@ impl Iterator for ClientConnection {
                     let writer = self.sink.next().unwrap();
                     let response = error_answer(431);
                     response.raw_print(writer, ver, &[], false, None).ok();
+                    self.linger();
                     return None; // the rest of the header is unread: close
                 }
 
@@ -385,6 +421,7 @@ impl Iterator for ClientConnection {
                     let writer = self.sink.next().unwrap();
                     let response = error_answer(400);
                     response.raw_print(writer, ver, &[], false, None).ok();
+                    self.linger();
                     return None; // we don't know where the next request would start,
                                  // se we have to close
                 }
@@ -399,10 +436,25 @@ impl Iterator for ClientConnection {
                     return None; // closing the connection
                 }
 
+                Err(ReadError::VersionNotSupported) => {
+                    let writer = self.sink.next().unwrap();
+                    let response = Response::from_string(
+                        "This server only supports HTTP versions 1.0 and 1.1".to_owned(),
+                    )
+                    .with_status_code(StatusCode(505))
+                    .with_header(no_store());
+                    response
+                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
+                        .ok();
+                    self.linger();
+                    return None; // not HTTP/1: close
+                }
+
                 Err(ReadError::NotImplemented(ver)) => {
                     let writer = self.sink.next().unwrap();
                     let response = error_answer(501);
                     response.raw_print(writer, ver, &[], false, None).ok();
+                    self.linger();
                     return None; // the body's end is unknown: close
                 }
 
@@ -410,6 +462,7 @@ impl Iterator for ClientConnection {
                     let writer = self.sink.next().unwrap();
                     let response = error_answer(417);
                     response.raw_print(writer, ver, &[], true, None).ok();
+                    self.linger();
                     return None; // TODO: should be recoverable, but needs handling in case of body
                 }
 
@@ -418,24 +471,6 @@ impl Iterator for ClientConnection {
                 Ok(rq) => rq,
             };
             let mut rq = rq;
-
-            // checking HTTP version
-            if *rq.http_version() > (1, 1) {
-                // nowd patch: the answer is written here, and the connection
-                // ends: what follows (an HTTP/2 preface) is not HTTP/1
-                drop(rq);
-                drop(self.pending.take());
-                let writer = self.sink.next().unwrap();
-                let response = Response::from_string(
-                    "This server only supports HTTP versions 1.0 and 1.1".to_owned(),
-                )
-                .with_status_code(StatusCode(505))
-                .with_header(no_store());
-                response
-                    .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                    .ok();
-                return None;
-            }
 
             // updating the status of the connection
             let connection_header = rq

@@ -150,6 +150,11 @@ impl RefinedTcpStream {
         self.stream.peer_addr()
     }
 
+    /// nowd patch: ends the sending side now (FIN), ahead of the drop.
+    pub(crate) fn shutdown_write(&mut self) {
+        self.stream.shutdown(Shutdown::Write).ok();
+    }
+
     /// nowd patch: a read ends with `TimedOut` once it has waited its time or the deadline has passed.
     pub(crate) fn set_deadline(&mut self, deadline: Deadline) {
         self.deadline = Some(deadline);

@@ -73,6 +73,13 @@ impl<W: Write + Send> SequentialWriterBuilder<W> {
     }
 }
 
+impl<W: Write + Send> SequentialWriterBuilder<W> {
+    /// nowd patch: the writer itself, once no answer is owed any more.
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, W> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 impl<R: Read + Send> Iterator for SequentialReaderBuilder<R> {
     type Item = SequentialReader<R>;
 
