@@ -217,6 +217,10 @@ fn flood(nowd: &Nowd, start: &[u8], chunk: &[u8]) -> (String, usize, u64) {
     )
 }
 
+/// A fresh client kept waiting this long means nowd stalled; anything less may
+/// be a busy machine's scheduling, and is reported, not judged.
+const STALL: Duration = Duration::from_secs(1);
+
 /// Far above nowd's need: the bound is what matters, not the figure.
 const MEMORY_BOUND_KIB: u64 = 16 * 1024;
 
@@ -403,4 +407,172 @@ fn garbage_gets_400_or_a_closed_connection_and_nothing_breaks() {
             "still serving after garbage"
         );
     }
+}
+
+/// What a pipelined flood left behind: was nowd still there, the slowest fresh
+/// `GET /now` on another connection during it, nowd's peak RSS, and the
+/// answers the flooders read.
+struct FloodReport {
+    alive: bool,
+    worst_fresh: Duration,
+    peak_kib: u64,
+    answers_read: usize,
+}
+
+/// `connections` clients each pipeline `GET /now` for `secs` as fast as nowd
+/// takes them; each reads its answers at `read_pace` (bytes per 10 ms; 0:
+/// never). Meanwhile a fresh client asks every 20 ms.
+fn pipelined_flood(connections: usize, read_pace: usize, secs: u64) -> FloodReport {
+    raise_nofile();
+    let nowd = Nowd::start();
+    let addr = nowd.addr;
+    let stop_at = Instant::now() + Duration::from_secs(secs);
+    let flooders: Vec<_> = (0..connections)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut s = connect(addr).unwrap();
+                let mut reader = s.try_clone().unwrap();
+                let reading = (read_pace > 0).then(|| {
+                    std::thread::spawn(move || {
+                        let mut buf = vec![0u8; read_pace];
+                        let mut got = 0;
+                        while Instant::now() < stop_at {
+                            match reader.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => got += n,
+                            }
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                        got
+                    })
+                });
+                let burst = b"GET /now HTTP/1.1\r\nHost: nowd\r\n\r\n".repeat(2000);
+                s.set_write_timeout(Some(Duration::from_millis(100)))
+                    .unwrap();
+                while Instant::now() < stop_at {
+                    match s.write(&burst) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                        Err(_) => break, // nowd ended the connection
+                    }
+                }
+                let bytes = reading.map_or(0, |r| r.join().unwrap());
+                // An answer is about 190 bytes.
+                bytes / 150
+            })
+        })
+        .collect();
+    let mut worst_fresh = Duration::ZERO;
+    let mut alive = true;
+    while Instant::now() < stop_at {
+        let started = Instant::now();
+        alive &= try_get(addr, "/now").is_ok_and(|r| r.status == 200);
+        worst_fresh = worst_fresh.max(started.elapsed());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let answers_read = flooders.into_iter().map(|f| f.join().unwrap()).sum();
+    let peak_kib = nowd.status_kib("VmHWM:").unwrap_or(0);
+    alive &= get(nowd.addr, "/now").status == 200;
+    FloodReport {
+        alive,
+        worst_fresh,
+        peak_kib,
+        answers_read,
+    }
+}
+
+fn assert_flood_harmless(what: &str, r: &FloodReport) {
+    eprintln!(
+        "{what}: alive {}, worst fresh GET /now {:?}, nowd peak RSS {} KiB, ~{} answers read by the flooders",
+        r.alive, r.worst_fresh, r.peak_kib, r.answers_read
+    );
+    assert!(r.alive, "{what}: nowd stopped answering");
+    // Availability, not speed (that is bench/'s): the machine may be busy.
+    assert!(
+        r.worst_fresh < STALL,
+        "{what}: a fresh client waited {:?}",
+        r.worst_fresh
+    );
+    assert!(
+        r.peak_kib < MEMORY_BOUND_KIB,
+        "{what}: peak {} KiB",
+        r.peak_kib
+    );
+}
+
+#[test]
+fn a_pipelining_client_that_never_reads_costs_one_answer_and_is_cut() {
+    let r = pipelined_flood(1, 0, 8);
+    assert_flood_harmless("one connection pipelining, never reading", &r);
+}
+
+#[test]
+fn a_pipelining_client_that_reads_slowly_gets_its_answers_at_its_pace() {
+    let r = pipelined_flood(1, 4096, 5);
+    assert_flood_harmless("one connection pipelining, reading 4 KiB per 10 ms", &r);
+    // About 400 KiB/s read for 5 s: most of it answers, none lost for speed.
+    assert!(r.answers_read > 5_000, "{} answers", r.answers_read);
+}
+
+#[test]
+fn fifty_pipelining_clients_at_once_neither_crash_nor_stall_it() {
+    let r = pipelined_flood(50, 0, 8);
+    assert_flood_harmless("50 connections pipelining, never reading", &r);
+}
+
+/// xorshift64*: reproducible garbage without a dependency.
+fn garbage(seed: &mut u64, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            *seed ^= *seed >> 12;
+            *seed ^= *seed << 25;
+            *seed ^= *seed >> 27;
+            (seed.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn random_garbage_and_truncated_requests_at_speed_break_nothing() {
+    raise_nofile();
+    let nowd = Nowd::start();
+    let addr = nowd.addr;
+    let valid = b"GET /now HTTP/1.1\r\nHost: nowd\r\nAccept: application/json;q=0.5\r\n\r\n";
+    let stop_at = Instant::now() + Duration::from_secs(5);
+    let workers: Vec<_> = (0..4u64)
+        .map(|w| {
+            std::thread::spawn(move || {
+                let mut seed = 0x9e37_79b9_7f4a_7c15 ^ (w + 1);
+                let mut sent = 0u64;
+                while Instant::now() < stop_at {
+                    let Ok(mut s) = connect(addr) else { continue };
+                    let n = (garbage(&mut seed, 1)[0] as usize) % valid.len();
+                    let bytes = match sent % 3 {
+                        0 => garbage(&mut seed, 1 + n * 8), // random bytes
+                        1 => valid[..n].to_vec(),           // a truncated request
+                        _ => [&valid[..n], &garbage(&mut seed, 16)[..]].concat(), // a corrupted one
+                    };
+                    let _ = s.write_all(&bytes);
+                    sent += 1;
+                    // Close at once, without waiting for an answer: nowd must cope.
+                }
+                sent
+            })
+        })
+        .collect();
+    let mut worst = Duration::ZERO;
+    while Instant::now() < stop_at {
+        let started = Instant::now();
+        assert_eq!(get(addr, "/now").status, 200, "still serving");
+        worst = worst.max(started.elapsed());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    let peak_kib = nowd.status_kib("VmHWM:").expect("nowd still runs");
+    eprintln!(
+        "{sent} connections of garbage and truncated requests in 5 s: worst fresh GET /now {worst:?}, peak RSS {peak_kib} KiB"
+    );
+    assert!(sent > 1000, "only {sent} sent");
+    assert!(worst < STALL, "{worst:?}");
+    assert!(peak_kib < MEMORY_BOUND_KIB);
 }
