@@ -22,7 +22,7 @@ run:
 	cargo run --release -- --log-level debug
 
 deps-rust:
-	@tools/ensure-apt file
+	@tools/ensure-apt file slowhttptest
 	@rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
 	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy rustfmt
 
