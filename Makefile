@@ -5,6 +5,7 @@
 #   make lint    rustfmt and clippy, warnings are errors
 #   make test    every test in the project; installs what it needs first
 #   make bench   nowd against nginx and python http.server, writes docs/BENCHMARKS.md
+#   make capacity  memory per open connection under the unit's bounds (docs/CAPACITY.md)
 #
 # Each part has its own Makefile (healthcheck/, cloudformation/, packer/, bench/),
 # so it can be worked on alone; this one builds the binary and calls them.
@@ -14,7 +15,7 @@ BINARY  := target/$(TARGET)/release/nowd
 export NOWD_BINARY := $(CURDIR)/$(BINARY)
 
 .PHONY: all run build lint test test-rust test-container test-healthcheck test-cloudformation \
-        test-image test-bench bench deps-rust clean
+        test-image test-bench bench capacity deps-rust clean
 
 all: build
 
@@ -60,6 +61,9 @@ test-bench: build
 
 bench: build
 	$(MAKE) -C bench bench
+
+capacity: build
+	$(MAKE) -C bench capacity
 
 clean:
 	cargo clean
