@@ -16,9 +16,10 @@ const STALL: Duration = Duration::from_secs(1);
 fn attack(mode: &str, extra: &[&str]) {
     raise_nofile(); // slowhttptest inherits the limit
     let nowd = Nowd::start();
-    let dir = std::env::temp_dir().join(format!("nowd-i9-slowhttptest-{}", std::process::id()));
+    let name = mode.trim_start_matches('-');
+    let dir = std::env::temp_dir().join(format!("nowd-slowhttptest-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let prefix = dir.join(mode.trim_start_matches('-'));
+    let prefix = dir.join(name);
     let url = format!("http://{}/now", nowd.addr);
     let secs = SECONDS.to_string();
     let mut tool = Command::new("slowhttptest")
