@@ -130,10 +130,10 @@ pub fn prefers_json<'a>(accept: impl Iterator<Item = &'a str>) -> bool {
         let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
         let mut q = Some(1000);
         for param in parts {
-            if let Some((name, value)) = param.split_once('=') {
-                if name.trim().eq_ignore_ascii_case("q") {
-                    q = qvalue(value.trim());
-                }
+            if let Some((name, value)) = param.split_once('=')
+                && name.trim().eq_ignore_ascii_case("q")
+            {
+                q = qvalue(value.trim());
             }
         }
         let Some(q) = q else { continue }; // a malformed q: the range is ignored
