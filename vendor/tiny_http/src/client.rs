@@ -41,7 +41,12 @@ pub struct ClientConnection {
 
     // nowd patch: the answer owed to the request last read, written by this
     // connection's thread as the application hands it over
-    pending: Option<(SequentialWriter<BufWriter<RefinedTcpStream>>, Receiver<Vec<u8>>)>,
+    pending: Option<SequentialWriter<BufWriter<RefinedTcpStream>>>,
+    // nowd patch: where answers come back, one at a time, each ended by an
+    // empty chunk (one channel for the connection's life: none per request)
+    answers: (SyncSender<Vec<u8>>, Receiver<Vec<u8>>),
+    // the end of the pending answer has come
+    answer_done: bool,
 
     // nowd patch: the deadline of the read in progress, and what sets it
     deadline: Deadline,
@@ -64,6 +69,11 @@ pub struct ClientConnection {
 struct ReplyWriter {
     buf: Vec<u8>,
     to: SyncSender<Vec<u8>>,
+    // the socket, written at once from the application's thread while it
+    // takes every byte (the common case: an answer to a client that reads);
+    // the first byte it does not take, and all after, go to the connection's
+    // thread, which may wait
+    socket: Option<Arc<Mutex<BufWriter<RefinedTcpStream>>>>,
 }
 
 /// Bytes an answer may gather before they go to the connection's thread.
@@ -73,6 +83,17 @@ impl ReplyWriter {
     fn send(&mut self) -> IoResult<()> {
         if self.buf.is_empty() {
             return Ok(());
+        }
+        if let Some(socket) = &self.socket {
+            let mut socket = socket.lock().unwrap_or_else(|e| e.into_inner());
+            // empty: the connection's thread flushes after each write
+            let n = socket.get_mut().write_now(&self.buf).unwrap_or(0);
+            drop(socket);
+            self.buf.drain(..n);
+            if self.buf.is_empty() {
+                return Ok(());
+            }
+            self.socket = None;
         }
         self.to
             .send(std::mem::take(&mut self.buf))
@@ -97,6 +118,7 @@ impl Write for ReplyWriter {
 impl Drop for ReplyWriter {
     fn drop(&mut self) {
         let _ = self.send();
+        let _ = self.to.send(Vec::new()); // the end of this answer
     }
 }
 
@@ -107,6 +129,9 @@ const MAX_REQUEST_LINE: usize = 8 * 1024;
 /// line, or never ends the header, makes the server buffer without limit.
 const MAX_HEADER_BYTES: usize = 16 * 1024;
 const MAX_HEADERS: usize = 100;
+// nowd patch: how often a connection waiting for its next request looks at
+// the answer it owes, until the application has handed all of it over
+const ANSWER_POLL: Duration = Duration::from_millis(50);
 // nowd patch: the most a closing connection reads and drops (see `linger`)
 const LINGER_TIME: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 64 * 1024;
@@ -154,6 +179,8 @@ impl ClientConnection {
             no_more_requests: false,
             secure,
             pending: None,
+            answers: sync_channel(2),
+            answer_done: false,
             deadline,
             idle_timeout: limits.idle_timeout,
             head_timeout: limits.head_timeout,
@@ -163,6 +190,48 @@ impl ClientConnection {
             }),
             request_started: false,
         }
+    }
+
+    /// nowd patch: waits for the next request's first bytes (or the end of
+    /// input) while writing what the application hands over of the answer
+    /// owed; false if none came within idle_timeout.
+    fn await_request(
+        &mut self,
+        writer: &mut SequentialWriter<BufWriter<RefinedTcpStream>>,
+    ) -> bool {
+        use std::sync::mpsc::TryRecvError;
+        let idle_by = match (self.idle_timeout.map(|t| Instant::now() + t), self.end_of_life) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let mut done = false;
+        let ready = loop {
+            while !done {
+                match self.answers.1.try_recv() {
+                    Ok(chunk) if chunk.is_empty() => done = true,
+                    Ok(chunk) => {
+                        if writer.write_all(&chunk).and_then(|()| writer.flush()).is_err() {
+                            break; // the write failed: the rest of the answer ends it
+                        }
+                    }
+                    Err(TryRecvError::Empty) => break,
+                    Err(TryRecvError::Disconnected) => done = true, // never: we hold a sender
+                }
+            }
+            // Until the answer is done, look at it again every ANSWER_POLL.
+            let each = if done { self.idle_timeout } else { Some(ANSWER_POLL) };
+            *self.deadline.lock().unwrap_or_else(|e| e.into_inner()) = (each, idle_by);
+            match self.next_header_source.fill_buf() {
+                Err(e) if e.kind() == ErrorKind::TimedOut || e.kind() == ErrorKind::WouldBlock => {
+                    if idle_by.is_some_and(|by| Instant::now() >= by) {
+                        break false;
+                    }
+                }
+                _ => break true, // input, the end of it, or an error for read() to see
+            }
+        };
+        self.answer_done = done;
+        ready
     }
 
     /// nowd patch: after an error answer, with the client's bytes still
@@ -324,10 +393,10 @@ impl ClientConnection {
         check_transfer_encoding(&version, &headers)?;
 
         // nowd patch: the application's answer comes back through this channel
-        let (to, answer) = sync_channel(2);
         let writer = ReplyWriter {
             buf: Vec::new(),
-            to,
+            to: self.answers.0.clone(),
+            socket: (!self.secure).then(|| self.sink.shared()),
         };
 
         // follow-up for next potential request
@@ -355,7 +424,8 @@ impl ClientConnection {
                 }
             }
         })?;
-        self.pending = Some((self.sink.next().unwrap(), answer));
+        self.pending = Some(self.sink.next().unwrap());
+        self.answer_done = false;
 
         // return the request
         Ok(request)
@@ -370,13 +440,25 @@ impl Iterator for ClientConnection {
     fn next(&mut self) -> Option<Request> {
         use crate::{Response, StatusCode};
 
-        // nowd patch: write the answer to the previous request before reading
-        // the next; the chunks end when the application drops its writer.
-        if let Some((mut writer, answer)) = self.pending.take() {
-            for chunk in answer.iter() {
-                if writer.write_all(&chunk).and_then(|()| writer.flush()).is_err() {
-                    return None; // the client is gone or does not read: end
+        // nowd patch: the answer to the previous request is written before the
+        // next is read (the chunks end when the application drops its writer).
+        // Meanwhile this thread waits for the next request's first bytes, so
+        // that it sleeps once per request, not once for the answer and once
+        // for the request.
+        if let Some(mut writer) = self.pending.take() {
+            let idle = !self.no_more_requests && !self.await_request(&mut writer);
+            if !self.answer_done {
+                for chunk in self.answers.1.iter() {
+                    if chunk.is_empty() {
+                        break;
+                    }
+                    if writer.write_all(&chunk).and_then(|()| writer.flush()).is_err() {
+                        return None; // the client is gone or does not read: end
+                    }
                 }
+            }
+            if idle {
+                return None; // no request came within idle_timeout
             }
         }
 

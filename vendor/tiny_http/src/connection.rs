@@ -104,6 +104,15 @@ impl Connection {
         }
     }
 
+    /// nowd patch: O_NONBLOCK, for a write that must not wait.
+    pub(crate) fn set_nonblocking(&self, on: bool) -> std::io::Result<()> {
+        match self {
+            Self::Tcp(s) => s.set_nonblocking(on),
+            #[cfg(unix)]
+            Self::Unix(s) => s.set_nonblocking(on),
+        }
+    }
+
     /// nowd patch: SO_SNDTIMEO, for `ConnectionLimits::write_timeout`.
     pub(crate) fn set_write_timeout(&self, t: Option<std::time::Duration>) -> std::io::Result<()> {
         match self {

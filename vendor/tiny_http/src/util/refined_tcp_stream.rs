@@ -150,6 +150,25 @@ impl RefinedTcpStream {
         self.stream.peer_addr()
     }
 
+    /// nowd patch: writes what the socket takes at once, without waiting;
+    /// 0 where it takes nothing now. (O_NONBLOCK is on the socket, so for
+    /// these few instructions a read on the other copy may fail with
+    /// WouldBlock: the connection's thread does not parse while this runs.)
+    pub(crate) fn write_now(&mut self, buf: &[u8]) -> IoResult<usize> {
+        let conn = match &mut self.stream {
+            Stream::Http(conn) => conn,
+            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
+            Stream::Https(_) => return Ok(0),
+        };
+        conn.set_nonblocking(true)?;
+        let written = match conn.write(buf) {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(0),
+            other => other,
+        };
+        conn.set_nonblocking(false)?;
+        written
+    }
+
     /// nowd patch: ends the sending side now (FIN), ahead of the drop.
     pub(crate) fn shutdown_write(&mut self) {
         self.stream.shutdown(Shutdown::Write).ok();
