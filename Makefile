@@ -6,6 +6,7 @@
 #   make test    every test in the project; installs what it needs first
 #   make test-vm the image booted as two VMs (qemu), part of make test
 #   make bench   nowd against nginx and python http.server, writes docs/BENCHMARKS.md
+#   make capacity  memory per open connection under the unit's bounds (docs/CAPACITY.md)
 #
 # Each part has its own Makefile (healthcheck/, cloudformation/, packer/, bench/),
 # so it can be worked on alone; this one builds the binary and calls them.
@@ -15,7 +16,7 @@ BINARY  := target/$(TARGET)/release/nowd
 export NOWD_BINARY := $(CURDIR)/$(BINARY)
 
 .PHONY: all run build lint test test-rust test-container test-healthcheck test-cloudformation \
-        test-image test-vm test-bench bench deps-rust clean
+        test-image test-vm test-bench bench capacity deps-rust clean
 
 all: build
 
@@ -23,7 +24,7 @@ run:
 	cargo run --release -- --log-level debug
 
 deps-rust:
-	@tools/ensure-apt file
+	@tools/ensure-apt file slowhttptest
 	@rustup target list --installed | grep -qx $(TARGET) || rustup target add $(TARGET)
 	@rustup component list --installed | grep -q '^clippy' || rustup component add clippy rustfmt
 
@@ -65,6 +66,9 @@ test-bench: build
 
 bench: build
 	$(MAKE) -C bench bench
+
+capacity: build
+	$(MAKE) -C bench capacity
 
 clean:
 	cargo clean

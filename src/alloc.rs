@@ -1,19 +1,20 @@
 //! A hard cap on the heap.
 //!
 //! Every buffer tiny_http keeps per connection is bounded (vendor/tiny_http/
-//! PATCHES.md), and connections are bounded in number and lifetime (reaper.rs);
-//! but requests a client pipelines faster than the one answering thread can
-//! write them out queue without limit, and so would anything not foreseen.
-//! This is the backstop: past HEAP_LIMIT an allocation fails, Rust aborts the
-//! process (SIGABRT, a non-zero exit), and systemd starts a fresh one within
-//! RestartSec. Memory stays bounded by construction, and the machine never
-//! swaps or lets the kernel's OOM killer choose a victim.
+//! PATCHES.md), a connection holds at most one request and one answer, and
+//! connections are bounded in number and lifetime (limits.rs). This is the
+//! backstop for anything not foreseen: past HEAP_LIMIT an allocation fails,
+//! Rust aborts the process (SIGABRT, a non-zero exit), and systemd starts a
+//! fresh one within RestartSec. Memory stays bounded by construction, and
+//! the machine never swaps or lets the kernel's OOM killer choose a victim.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-/// nowd itself needs well under 1 MiB; a thousand open connections take a few.
-pub const HEAP_LIMIT: usize = 64 * 1024 * 1024;
+/// nowd itself needs well under 1 MiB; its cap of open connections, a few
+/// KiB each, some 40 MiB (docs/CAPACITY.md). Below the unit's MemoryMax, so
+/// that the cap, not the kernel, ends a runaway (tests/bounds.rs).
+pub const HEAP_LIMIT: usize = 128 * 1024 * 1024;
 
 pub struct CappedAllocator {
     in_use: AtomicUsize,

@@ -19,6 +19,9 @@ pub struct Answer {
     pub body: String,
     /// Set on 405 answers, as RFC 9110 requires.
     pub allow: Option<&'static str>,
+    /// Set where the answer depends on a request header (`Accept` on /now),
+    /// so that a cache keeps the variants apart (RFC 9110 12.5.5).
+    pub vary: Option<&'static str>,
 }
 
 impl Answer {
@@ -28,6 +31,7 @@ impl Answer {
             content_type: TEXT,
             body,
             allow: None,
+            vary: None,
         }
     }
 }
@@ -85,9 +89,13 @@ pub fn answer(
                 content_type: JSON,
                 body: now_json(&now, kernel, &reference.verdict()),
                 allow: None,
+                vary: Some("Accept"),
             }
         }
-        Route::Now => Answer::text(200, clock.now().rfc3339 + "\n"),
+        Route::Now => Answer {
+            vary: Some("Accept"),
+            ..Answer::text(200, clock.now().rfc3339 + "\n")
+        },
     }
 }
 
@@ -119,12 +127,66 @@ pub fn now_json(now: &clock::Now, kernel: Option<KernelClock>, reference: &Verdi
     ) + "\n"
 }
 
-/// True when the client lists `application/json` in its Accept header.
+/// True when the client's `Accept` prefers JSON to text (RFC 9110 12.5.1).
 fn wants_json(request: &Request) -> bool {
-    request
+    let accept = request
         .headers()
         .iter()
-        .any(|h| h.field.equiv("Accept") && h.value.as_str().contains(JSON))
+        .filter(|h| h.field.equiv("Accept"))
+        .map(|h| h.value.as_str());
+    prefers_json(accept)
+}
+
+/// Each type gets the q-value of the most specific range that matches it
+/// (`application/json` over `application/*` over `*/*`); JSON only when its
+/// q is higher than text's. Ties, no `Accept`, and an `Accept` that neither
+/// matches go to text, the default: RFC 9110 lets a server disregard
+/// `Accept` rather than answer 406, and a clock is more use than an error.
+pub fn prefers_json<'a>(accept: impl Iterator<Item = &'a str>) -> bool {
+    // (specificity, q) of the best match so far, for text and for JSON
+    let (mut text, mut json) = ((0, 0u16), (0, 0u16));
+    for range in accept.flat_map(|v| v.split(',')) {
+        let mut parts = range.split(';');
+        let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+        let mut q = Some(1000);
+        for param in parts {
+            if let Some((name, value)) = param.split_once('=')
+                && name.trim().eq_ignore_ascii_case("q")
+            {
+                q = qvalue(value.trim());
+            }
+        }
+        let Some(q) = q else { continue }; // a malformed q: the range is ignored
+        let specificity = |full: &str, family: &str| match media.as_str() {
+            m if m == full => 3,
+            m if m == family => 2,
+            "*/*" => 1,
+            _ => 0,
+        };
+        for (best, s) in [
+            (&mut text, specificity("text/plain", "text/*")),
+            (&mut json, specificity(JSON, "application/*")),
+        ] {
+            if s > best.0 {
+                *best = (s, q);
+            }
+        }
+    }
+    json.1 > text.1
+}
+
+/// RFC 9110 12.4.2: `0`, `1`, `0.5`, `0.125`, `1.000`, in thousandths; else None.
+fn qvalue(v: &str) -> Option<u16> {
+    let (int, frac) = v.split_once('.').unwrap_or((v, ""));
+    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let frac: u16 = format!("{frac:0<3}").parse().ok()?;
+    match int {
+        "0" => Some(frac),
+        "1" if frac == 0 => Some(1000),
+        _ => None,
+    }
 }
 
 fn reason(status: u16) -> &'static str {
@@ -229,6 +291,9 @@ impl Responder {
         if let Some(allow) = a.allow {
             let _ = write!(buf, "Allow: {allow}\r\n");
         }
+        if let Some(vary) = a.vary {
+            let _ = write!(buf, "Vary: {vary}\r\n");
+        }
         if request.is_last_on_connection() {
             buf.extend_from_slice(b"Connection: close\r\n");
         } else if *request.http_version() == HTTPVersion(1, 0) {
@@ -286,6 +351,29 @@ mod tests {
             &reference(),
         );
         assert_eq!(a.status, 404);
+    }
+
+    #[test]
+    fn accept_is_a_list_with_q_values() {
+        let json = |v: &str| prefers_json(std::iter::once(v));
+        assert!(json("application/json"));
+        assert!(json("text/html, application/json"));
+        assert!(json("application/*"));
+        assert!(json("text/plain;q=0.5, application/json"));
+        assert!(json("*/*;q=0.1, application/json;q=0.2"));
+        assert!(!json("application/json;q=0"));
+        assert!(!json("application/json;q=0, */*"));
+        assert!(!json("*/*"));
+        assert!(!json("text/plain, application/json"));
+        assert!(!json("application/json;q=0.5, text/*"));
+        assert!(!json("application/json;q=2"), "a malformed q is ignored");
+        assert!(!json("application/json;q=0.0001"));
+        assert!(!json("application/jsonx"));
+        assert!(!json(""));
+        assert!(!prefers_json(std::iter::empty()));
+        assert!(prefers_json(
+            ["text/plain;q=0.1", "application/json"].into_iter()
+        ));
     }
 
     #[test]

@@ -2,16 +2,16 @@
 //!
 //! This file only wires things together: the command line, logging, signals,
 //! the listener, and the one loop that answers every request. The answers are
-//! in `http`, the clock in `clock`, the socket limits in `listener` and `reaper`.
+//! in `http`, the clock in `clock`, the connection bounds in `limits`.
 
 mod alloc;
 mod cli;
 mod clock;
 mod http;
 mod instance;
+mod limits;
 mod listener;
 mod logger;
-mod reaper;
 mod reference;
 mod systemd;
 
@@ -29,8 +29,8 @@ static HEAP: alloc::CappedAllocator = alloc::CappedAllocator::new();
 const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The loop wakes at least this often, so a signal is seen within it.
 const TICK: Duration = Duration::from_millis(100);
-/// How often connection deadlines are enforced and the watchdog fed.
-const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// How often the watchdog is fed.
+const WATCHDOG_INTERVAL: Duration = Duration::from_secs(1);
 /// After SIGTERM, queued requests are answered for at most this long.
 const DRAIN_TIME: Duration = Duration::from_millis(500);
 
@@ -91,7 +91,7 @@ fn serve(config: &cli::Config) -> io::Result<()> {
     }
     let descriptors = listener::raise_nofile_limit().unwrap_or_else(|e| {
         warn!("cannot raise the open file limit: {e}");
-        0
+        limits::SPARE_DESCRIPTORS + 2
     });
     let listener = listener::bind(config.listen).map_err(|e| {
         io::Error::new(e.kind(), format!("cannot listen on {}: {e}", config.listen))
@@ -106,17 +106,22 @@ fn serve(config: &cli::Config) -> io::Result<()> {
     .with_instance(instance);
 
     // tiny_http gets its own copy of the socket: nowd keeps one to shut down.
-    let server = Server::from_listener(listener.try_clone()?, None)
-        .map_err(|e| io::Error::other(e.to_string()))?;
-    let mut reaper = reaper::Reaper::new();
-    let mut last_sweep = Instant::now();
+    // It keeps every connection's deadlines and the connection cap itself.
+    let server = Server::from_listener_with_limits(
+        listener.try_clone()?,
+        None,
+        limits::connection_limits(descriptors),
+    )
+    .map_err(|e| io::Error::other(e.to_string()))?;
+    let mut last_watchdog = Instant::now();
 
     let notifier = systemd::Notifier::from_env();
     info!(
-        "nowd {VERSION} listening on http://{} (max clock error {} ms against {}, {descriptors} descriptors)",
+        "nowd {VERSION} listening on http://{} (max clock error {} ms against {}, at most {} connections)",
         listener.local_addr()?,
         config.max_clock_error_ms,
-        config.time_reference
+        config.time_reference,
+        limits::max_connections(descriptors)
     );
     if let Some(n) = &notifier {
         n.notify("READY=1");
@@ -132,20 +137,10 @@ fn serve(config: &cli::Config) -> io::Result<()> {
             Err(e) => return Err(io::Error::other(format!("accept loop ended: {e}"))),
         }
         responder.poll_reference();
-        if last_sweep.elapsed() < SWEEP_INTERVAL {
+        if last_watchdog.elapsed() < WATCHDOG_INTERVAL {
             continue;
         }
-        last_sweep = Instant::now();
-        match reaper.sweep(last_sweep) {
-            Ok(sweep) if sweep.closed > 0 => {
-                debug!(
-                    "closed {} of {} connections past a deadline",
-                    sweep.closed, sweep.connections
-                )
-            }
-            Ok(_) => {}
-            Err(e) => debug!("cannot sweep connections: {e}"),
-        }
+        last_watchdog = Instant::now();
         // The loop is turning: systemd restarts nowd if this stops for WatchdogSec.
         if let Some(n) = notifier.as_ref().filter(|n| n.watchdog.is_some()) {
             n.notify("WATCHDOG=1");

@@ -88,6 +88,47 @@ fn json_answer_parses_and_carries_the_kernel_clock() {
 }
 
 #[test]
+fn accept_is_negotiated_with_q_values_and_now_varies_on_it() {
+    let nowd = Nowd::start();
+    for (accept, expect) in [
+        ("", "text/plain; charset=utf-8"),
+        ("Accept: */*\r\n", "text/plain; charset=utf-8"),
+        ("Accept: application/json\r\n", "application/json"),
+        (
+            "Accept: application/json;q=0\r\n",
+            "text/plain; charset=utf-8",
+        ),
+        (
+            "Accept: text/plain;q=0.4, application/json;q=0.6\r\n",
+            "application/json",
+        ),
+        (
+            "Accept: application/json;q=0.6, text/plain\r\n",
+            "text/plain; charset=utf-8",
+        ),
+        (
+            "Accept: text/html\r\nAccept: application/*\r\n",
+            "application/json",
+        ),
+    ] {
+        let request =
+            format!("GET /now HTTP/1.1\r\nHost: nowd\r\n{accept}Connection: close\r\n\r\n");
+        let r = raw(nowd.addr, request.as_bytes(), false).unwrap();
+        assert_eq!(
+            (r.status, r.header("Content-Type")),
+            (200, Some(expect)),
+            "{accept:?}"
+        );
+        assert_eq!(r.header("Vary"), Some("Accept"), "{accept:?}");
+        if expect == "application/json" {
+            serde_json::from_str::<serde_json::Value>(&r.body).expect("valid JSON");
+        }
+    }
+    // /healthz does not depend on Accept.
+    assert_eq!(get(nowd.addr, "/healthz").header("Vary"), None);
+}
+
+#[test]
 fn healthz_agrees_with_the_clock_fields_in_one_line() {
     let nowd = Nowd::start();
     let r = get(nowd.addr, "/healthz");
@@ -96,7 +137,7 @@ fn healthz_agrees_with_the_clock_fields_in_one_line() {
     // but it must match what the kernel says (the decision itself is unit-tested).
     let json = raw(
         nowd.addr,
-        b"GET /now HTTP/1.1\r\nAccept: application/json\r\n\r\n",
+        b"GET /now HTTP/1.1\r\nHost: nowd\r\nAccept: application/json\r\n\r\n",
         false,
     )
     .unwrap();
@@ -323,7 +364,7 @@ fn error_answers_from_the_http_library_name_it_not_and_are_not_cached() {
     let nowd = Nowd::start();
     let r = raw(
         nowd.addr,
-        b"GET /now HTTP/1.1\r\nNo colon here\r\n\r\n",
+        b"GET /now HTTP/1.1\r\nHost: nowd\r\nNo colon here\r\n\r\n",
         false,
     )
     .unwrap();

@@ -7,10 +7,13 @@ use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-/// What nowd promises (src/reaper.rs), plus a sweep interval of slack.
-const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
-const MAX_CONNECTION_AGE: Duration = Duration::from_secs(30);
-const SWEEP_SLACK: Duration = Duration::from_millis(1500);
+/// What nowd promises: the very constants it passes to tiny_http.
+#[path = "../src/limits.rs"]
+#[allow(dead_code)]
+mod limits;
+use limits::{HEAD_TIMEOUT, IDLE_TIMEOUT, MAX_CONNECTION_AGE};
+/// How late a deadline may be kept, on a busy machine.
+const SLACK: Duration = Duration::from_millis(500);
 
 /// True once the server has closed `s` (end of file or reset).
 fn closed_by_server(s: &mut TcpStream) -> bool {
@@ -65,7 +68,7 @@ fn a_thousand_slow_clients_neither_delay_a_fresh_one_nor_stay_open() {
     );
 
     // Every slow connection is cut off once it has been idle long enough.
-    let deadline = opened + IDLE_TIMEOUT + SWEEP_SLACK;
+    let deadline = opened + IDLE_TIMEOUT + SLACK;
     while !slow.is_empty() && Instant::now() < deadline + Duration::from_secs(1) {
         slow.retain_mut(|s| !closed_by_server(s));
         std::thread::sleep(Duration::from_millis(50));
@@ -116,37 +119,75 @@ fn keep_alive_connections_stay_open_while_in_use_and_close_when_idle() {
     let idle = idle_since.elapsed();
     eprintln!("idle keep-alive connection closed after {idle:?}");
     assert!(
-        idle >= IDLE_TIMEOUT - Duration::from_millis(500) && idle <= IDLE_TIMEOUT + SWEEP_SLACK,
+        idle >= IDLE_TIMEOUT - Duration::from_millis(500) && idle <= IDLE_TIMEOUT + SLACK,
         "{idle:?}"
     );
 }
 
 #[test]
-fn a_drip_fed_header_is_cut_at_the_connection_age_limit() {
+fn a_drip_fed_header_gets_408_at_the_head_deadline() {
     let nowd = Nowd::start();
     let mut s = connect(nowd.addr).unwrap();
     let opened = Instant::now();
     s.write_all(b"GET /now HTTP/1.1\r\nHost: nowd\r\n").unwrap();
-    // One header line a second: never idle, never finished.
+    // One header line every half second: never idle, never finished.
+    let mut answer = Vec::new();
     let cut_after = loop {
-        std::thread::sleep(Duration::from_secs(1));
-        if closed_by_server(&mut s) || s.write_all(b"X-Drip: 1\r\n").is_err() {
+        std::thread::sleep(Duration::from_millis(500));
+        s.set_nonblocking(true).unwrap();
+        let mut buf = [0u8; 512];
+        let gone = loop {
+            match s.read(&mut buf) {
+                Ok(0) => break true,
+                Ok(n) => answer.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break false,
+                Err(_) => break true,
+            }
+        };
+        s.set_nonblocking(false).unwrap();
+        if gone || s.write_all(b"X-Drip: 1\r\n").is_err() {
             break opened.elapsed();
         }
-        assert!(
-            opened.elapsed() < MAX_CONNECTION_AGE + Duration::from_secs(5),
-            "never cut off"
-        );
+        assert!(opened.elapsed() < HEAD_TIMEOUT * 2, "never cut off");
     };
-    eprintln!("drip-fed connection cut off after {cut_after:?}");
+    let status = String::from_utf8_lossy(&answer);
+    let status = status.lines().next().unwrap_or("nothing");
+    eprintln!("drip-fed header: {status:?}, connection closed after {cut_after:?}");
+    assert!(status.starts_with("HTTP/1.1 408"), "{status:?}");
+    assert!(cut_after >= HEAD_TIMEOUT, "{cut_after:?}");
     assert!(
-        cut_after >= MAX_CONNECTION_AGE - Duration::from_secs(1),
+        cut_after <= HEAD_TIMEOUT + SLACK + Duration::from_millis(500),
         "{cut_after:?}"
     );
-    assert!(
-        cut_after <= MAX_CONNECTION_AGE + SWEEP_SLACK + Duration::from_secs(1),
-        "{cut_after:?}"
+}
+
+#[test]
+fn a_busy_keep_alive_connection_ends_at_its_age_limit_with_every_answer_given() {
+    let nowd = Nowd::start();
+    let mut s = connect(nowd.addr).unwrap();
+    let mut reader = std::io::BufReader::new(s.try_clone().unwrap());
+    let opened = Instant::now();
+    // A request every 2 s: never idle for long, so only the age limit ends it.
+    let mut answered = 0;
+    let last = loop {
+        s.write_all(b"GET /now HTTP/1.1\r\nHost: nowd\r\n\r\n")
+            .unwrap();
+        let r = read_response(&mut reader, false).expect("every request is answered");
+        assert_eq!(r.status, 200);
+        answered += 1;
+        if r.header("Connection") == Some("close") {
+            break opened.elapsed();
+        }
+        assert!(opened.elapsed() < MAX_CONNECTION_AGE + Duration::from_secs(5));
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    let mut buf = [0u8; 1];
+    assert_eq!(s.read(&mut buf).unwrap(), 0, "closed after the last answer");
+    eprintln!(
+        "keep-alive connection: {answered} answers, the last saying Connection: close at {last:?}"
     );
+    // It says so in advance: the last answer comes within an idle time of the limit.
+    assert!(last >= MAX_CONNECTION_AGE - IDLE_TIMEOUT && last <= MAX_CONNECTION_AGE);
 }
 
 /// Streams `chunk` after `start` until nowd answers and closes, or 10 s pass;
@@ -175,6 +216,10 @@ fn flood(nowd: &Nowd, start: &[u8], chunk: &[u8]) -> (String, usize, u64) {
         nowd.status_kib("VmHWM:").expect("nowd still runs"),
     )
 }
+
+/// A fresh client kept waiting this long means nowd stalled; anything less may
+/// be a busy machine's scheduling, and is reported, not judged.
+const STALL: Duration = Duration::from_secs(1);
 
 /// Far above nowd's need: the bound is what matters, not the figure.
 const MEMORY_BOUND_KIB: u64 = 16 * 1024;
@@ -279,34 +324,38 @@ fn a_burst_of_new_connections_is_answered_at_once() {
 }
 
 #[test]
-fn descriptor_exhaustion_recovers_by_itself_while_the_attacker_holds_on() {
+fn beyond_the_connection_cap_a_client_gets_503_at_once_and_service_resumes() {
     raise_nofile();
-    // 64 descriptors: room for about 30 connections (two descriptors each).
-    let mut nowd = Nowd::start_with(&[], Some(64));
-    let hoard: Vec<TcpStream> = (0..200).filter_map(|_| connect(nowd.addr).ok()).collect();
+    // 64 descriptors: nowd lowers its cap so that they never run out.
+    let nowd = Nowd::start_with(&[], Some(64));
+    let cap = limits::max_connections(64);
+    let hoard: Vec<TcpStream> = (0..cap).map(|_| connect(nowd.addr).unwrap()).collect();
     std::thread::sleep(Duration::from_millis(300));
-    let exhausted = Instant::now();
-    // While the hoard lasts new clients are not served; once nowd has closed the
-    // idle hoarded connections, service must resume without a restart.
+    let full = Instant::now();
+    let mut worst = Duration::ZERO;
+    for _ in 0..20 {
+        let started = Instant::now();
+        let r = try_get(nowd.addr, "/now");
+        worst = worst.max(started.elapsed());
+        let status = r.map(|r| r.status).unwrap_or(0); // 0: closed before the answer was read
+        assert!(matches!(status, 503 | 0), "over the cap: {status}");
+    }
+    eprintln!(
+        "{cap} connections open (the cap at 64 descriptors): 20 more refused, the slowest in {worst:?}"
+    );
+    assert!(worst < Duration::from_millis(100), "{worst:?}");
+    // The hoard is idle: once nowd has closed it, the same process serves again.
     let recovered = loop {
         if try_get(nowd.addr, "/now").is_ok_and(|r| r.status == 200) {
-            break exhausted.elapsed();
+            break full.elapsed();
         }
-        assert!(nowd.child.try_wait().unwrap().is_none(), "nowd exited");
         assert!(
-            exhausted.elapsed() < Duration::from_secs(10),
-            "no recovery within 10 s"
+            full.elapsed() < IDLE_TIMEOUT + Duration::from_secs(2),
+            "no recovery"
         );
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
     };
-    eprintln!(
-        "{} connections hoarded against 64 descriptors: serving again after {recovered:?}",
-        hoard.len()
-    );
-    assert!(
-        nowd.child.try_wait().unwrap().is_none(),
-        "the same process recovered"
-    );
+    eprintln!("serving again {recovered:?} after the cap was reached, same process");
     drop(hoard);
     for _ in 0..20 {
         assert_eq!(get(nowd.addr, "/now").status, 200);
@@ -335,7 +384,7 @@ fn garbage_gets_400_or_a_closed_connection_and_nothing_breaks() {
     ];
     for input in &inputs {
         let mut s = connect(nowd.addr).unwrap();
-        s.set_read_timeout(Some(IDLE_TIMEOUT + SWEEP_SLACK + Duration::from_secs(1)))
+        s.set_read_timeout(Some(IDLE_TIMEOUT + SLACK + Duration::from_secs(1)))
             .unwrap();
         let _ = s.write_all(input);
         let mut answer = Vec::new();
@@ -346,16 +395,192 @@ fn garbage_gets_400_or_a_closed_connection_and_nothing_breaks() {
         assert!(
             matches!(
                 status,
-                "closed" | "400" | "404" | "405" | "414" | "417" | "431" | "505"
+                "closed" | "400" | "404" | "405" | "408" | "414" | "417" | "431" | "505"
             ) || text.starts_with("HTTP/1.1 200"),
             "{:?}: got {text:?}",
             String::from_utf8_lossy(&input[..input.len().min(40)])
         );
-        assert!(started.elapsed() < IDLE_TIMEOUT + SWEEP_SLACK + Duration::from_millis(500));
+        assert!(started.elapsed() < IDLE_TIMEOUT + SLACK + Duration::from_millis(500));
         assert_eq!(
             get(nowd.addr, "/now").status,
             200,
             "still serving after garbage"
         );
     }
+}
+
+/// What a pipelined flood left behind: was nowd still there, the slowest fresh
+/// `GET /now` on another connection during it, nowd's peak RSS, and the
+/// answers the flooders read.
+struct FloodReport {
+    alive: bool,
+    worst_fresh: Duration,
+    peak_kib: u64,
+    answers_read: usize,
+}
+
+/// `connections` clients each pipeline `GET /now` for `secs` as fast as nowd
+/// takes them; each reads its answers at `read_pace` (bytes per 10 ms; 0:
+/// never). Meanwhile a fresh client asks every 20 ms.
+fn pipelined_flood(connections: usize, read_pace: usize, secs: u64) -> FloodReport {
+    raise_nofile();
+    let nowd = Nowd::start();
+    let addr = nowd.addr;
+    let stop_at = Instant::now() + Duration::from_secs(secs);
+    let flooders: Vec<_> = (0..connections)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut s = connect(addr).unwrap();
+                let mut reader = s.try_clone().unwrap();
+                let reading = (read_pace > 0).then(|| {
+                    std::thread::spawn(move || {
+                        let mut buf = vec![0u8; read_pace];
+                        let mut got = 0;
+                        while Instant::now() < stop_at {
+                            match reader.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => got += n,
+                            }
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                        got
+                    })
+                });
+                let burst = b"GET /now HTTP/1.1\r\nHost: nowd\r\n\r\n".repeat(2000);
+                s.set_write_timeout(Some(Duration::from_millis(100)))
+                    .unwrap();
+                while Instant::now() < stop_at {
+                    match s.write(&burst) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => {}
+                        Err(_) => break, // nowd ended the connection
+                    }
+                }
+                let bytes = reading.map_or(0, |r| r.join().unwrap());
+                // An answer is about 190 bytes.
+                bytes / 150
+            })
+        })
+        .collect();
+    let mut worst_fresh = Duration::ZERO;
+    let mut alive = true;
+    while Instant::now() < stop_at {
+        let started = Instant::now();
+        alive &= try_get(addr, "/now").is_ok_and(|r| r.status == 200);
+        worst_fresh = worst_fresh.max(started.elapsed());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let answers_read = flooders.into_iter().map(|f| f.join().unwrap()).sum();
+    let peak_kib = nowd.status_kib("VmHWM:").unwrap_or(0);
+    alive &= get(nowd.addr, "/now").status == 200;
+    FloodReport {
+        alive,
+        worst_fresh,
+        peak_kib,
+        answers_read,
+    }
+}
+
+fn assert_flood_harmless(what: &str, r: &FloodReport) {
+    eprintln!(
+        "{what}: alive {}, worst fresh GET /now {:?}, nowd peak RSS {} KiB, ~{} answers read by the flooders",
+        r.alive, r.worst_fresh, r.peak_kib, r.answers_read
+    );
+    assert!(r.alive, "{what}: nowd stopped answering");
+    // Availability, not speed (that is bench/'s): the machine may be busy.
+    assert!(
+        r.worst_fresh < STALL,
+        "{what}: a fresh client waited {:?}",
+        r.worst_fresh
+    );
+    assert!(
+        r.peak_kib < MEMORY_BOUND_KIB,
+        "{what}: peak {} KiB",
+        r.peak_kib
+    );
+}
+
+#[test]
+fn a_pipelining_client_that_never_reads_costs_one_answer_and_is_cut() {
+    let r = pipelined_flood(1, 0, 8);
+    assert_flood_harmless("one connection pipelining, never reading", &r);
+}
+
+#[test]
+fn a_pipelining_client_that_reads_slowly_gets_its_answers_at_its_pace() {
+    let r = pipelined_flood(1, 4096, 5);
+    assert_flood_harmless("one connection pipelining, reading 4 KiB per 10 ms", &r);
+    // About 400 KiB/s read for 5 s: most of it answers, none lost for speed.
+    assert!(r.answers_read > 5_000, "{} answers", r.answers_read);
+}
+
+#[test]
+fn fifty_pipelining_clients_at_once_neither_crash_nor_stall_it() {
+    let r = pipelined_flood(50, 0, 8);
+    assert_flood_harmless("50 connections pipelining, never reading", &r);
+}
+
+/// xorshift64*: reproducible garbage without a dependency.
+fn garbage(seed: &mut u64, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|_| {
+            *seed ^= *seed >> 12;
+            *seed ^= *seed << 25;
+            *seed ^= *seed >> 27;
+            (seed.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 56) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn random_garbage_and_truncated_requests_at_speed_break_nothing() {
+    raise_nofile();
+    let nowd = Nowd::start();
+    let addr = nowd.addr;
+    let valid = b"GET /now HTTP/1.1\r\nHost: nowd\r\nAccept: application/json;q=0.5\r\n\r\n";
+    let stop_at = Instant::now() + Duration::from_secs(5);
+    let workers: Vec<_> = (0..4u64)
+        .map(|w| {
+            std::thread::spawn(move || {
+                let mut seed = 0x9e37_79b9_7f4a_7c15 ^ (w + 1);
+                let mut sent = 0u64;
+                while Instant::now() < stop_at {
+                    let Ok(mut s) = connect(addr) else { continue };
+                    let n = (garbage(&mut seed, 1)[0] as usize) % valid.len();
+                    let bytes = match sent % 3 {
+                        0 => garbage(&mut seed, 1 + n * 8), // random bytes
+                        1 => valid[..n].to_vec(),           // a truncated request
+                        _ => [&valid[..n], &garbage(&mut seed, 16)[..]].concat(), // a corrupted one
+                    };
+                    let _ = s.write_all(&bytes);
+                    sent += 1;
+                    // Close at once, without waiting for an answer: nowd must cope.
+                    drop(s);
+                    // At most 500 connections a second per worker: faster, the
+                    // loopback's ports run into their own TIME_WAIT tuples and a
+                    // SYN, the fresh client's too, waits a second to be resent.
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                sent
+            })
+        })
+        .collect();
+    let mut worst = Duration::ZERO;
+    while Instant::now() < stop_at {
+        let started = Instant::now();
+        assert_eq!(get(addr, "/now").status, 200, "still serving");
+        worst = worst.max(started.elapsed());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let sent: u64 = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    let peak_kib = nowd.status_kib("VmHWM:").expect("nowd still runs");
+    eprintln!(
+        "{sent} connections of garbage and truncated requests in 5 s: worst fresh GET /now {worst:?}, peak RSS {peak_kib} KiB"
+    );
+    assert!(sent > 1000, "only {sent} sent");
+    assert!(worst < STALL, "{worst:?}");
+    // Hundreds of connections are in flight at once here, each with its
+    // thread (about 13 KiB resident); what matters is that memory follows
+    // the connections open, not the bytes sent.
+    assert!(peak_kib < 4 * MEMORY_BOUND_KIB, "peak {peak_kib} KiB");
 }

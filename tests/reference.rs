@@ -74,7 +74,7 @@ fn start_against(sntp: &Sntp) -> Nowd {
 fn reference(nowd: &Nowd) -> serde_json::Value {
     let r = raw(
         nowd.addr,
-        b"GET /now HTTP/1.1\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
+        b"GET /now HTTP/1.1\r\nHost: nowd\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
         false,
     )
     .unwrap();

@@ -170,6 +170,10 @@ impl Header {
     {
         let header = HeaderField::from_bytes(header).or(Err(()))?;
         let value = AsciiString::from_ascii(value).or(Err(()))?;
+        // nowd patch: a name or value that would end the line (#288)
+        if !is_token(header.as_str().as_str()) || !is_field_value(value.as_str()) {
+            return Err(());
+        }
 
         Ok(Header {
             field: header,
@@ -189,9 +193,25 @@ impl FromStr for Header {
             .next()
             .and_then(|v| AsciiString::from_ascii(v.trim()).ok())
             .ok_or(())?;
+        // nowd patch: no CR, LF or other control byte in the value (#288)
+        if !is_field_value(value.as_str()) {
+            return Err(());
+        }
 
         Ok(Header { field, value })
     }
+}
+
+/// nowd patch: RFC 9110 5.1: a field name is a token.
+pub(crate) fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// nowd patch: RFC 9110 5.5: no CR, LF, NUL or other control byte but HTAB.
+pub(crate) fn is_field_value(s: &str) -> bool {
+    s.bytes().all(|b| b == b'\t' || (b >= 0x20 && b != 0x7f))
 }
 
 impl Display for Header {
@@ -227,7 +247,9 @@ impl FromStr for HeaderField {
     type Err = ();
 
     fn from_str(s: &str) -> Result<HeaderField, ()> {
-        if s.contains(char::is_whitespace) {
+        // nowd patch: a token, nothing else (#288; RFC 9112 5.1 also wants 400
+        // for whitespace before the colon, which this refuses)
+        if !is_token(s) {
             Err(())
         } else {
             AsciiString::from_ascii(s).map(HeaderField).map_err(|_| ())

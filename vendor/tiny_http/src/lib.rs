@@ -99,7 +99,7 @@ use std::io::Error as IoError;
 use std::io::ErrorKind as IoErrorKind;
 use std::io::Result as IoResult;
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc;
 use std::sync::Arc;
@@ -162,6 +162,26 @@ impl From<Request> for Message {
 /// How long the accept loop waits after a passing error (nowd patch).
 const ACCEPT_RETRY_DELAY: Duration = Duration::from_millis(50);
 
+/// nowd patch: the answer to a connection over `ConnectionLimits::max_connections`.
+const BUSY_ANSWER: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\
+Cache-Control: no-store\r\nRetry-After: 1\r\nConnection: close\r\n\r\n";
+
+/// nowd patch: counts one open connection for as long as it lives.
+struct OpenConnection(Arc<AtomicUsize>);
+
+impl OpenConnection {
+    fn new(open: &Arc<AtomicUsize>) -> OpenConnection {
+        open.fetch_add(1, Relaxed);
+        OpenConnection(open.clone())
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Relaxed);
+    }
+}
+
 // this trait is to make sure that Server implements Share and Send
 #[doc(hidden)]
 #[allow(dead_code)] // nowd patch: quiet on current Rust
@@ -171,6 +191,26 @@ impl MustBeShareDummy for Server {}
 
 pub struct IncomingRequests<'a> {
     server: &'a Server,
+}
+
+/// nowd patch: bounds on every connection of a server; `None` (the default)
+/// is no bound, as in the release.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionLimits {
+    /// Longest wait for the first byte of a request (between keep-alive requests).
+    /// The connection is then closed without an answer.
+    pub idle_timeout: Option<Duration>,
+    /// Longest time from a request's first byte to the end of its head (and of
+    /// a small body read with it); then `408` and the connection is closed.
+    pub head_timeout: Option<Duration>,
+    /// Age after which a connection reads no more: the answer to a request
+    /// read before is still written, saying `Connection: close`
+    /// (`Request::is_last_on_connection`).
+    pub max_age: Option<Duration>,
+    /// Longest a write to the client may wait (SO_SNDTIMEO); the connection then ends.
+    pub write_timeout: Option<Duration>,
+    /// Connections open at once; one more gets `503` and is closed at once.
+    pub max_connections: Option<usize>,
 }
 
 /// Represents the parameters required to create a server.
@@ -247,6 +287,15 @@ impl Server {
         listener: L,
         ssl_config: Option<SslConfig>,
     ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
+        Self::from_listener_with_limits(listener, ssl_config, ConnectionLimits::default())
+    }
+
+    /// nowd patch: `from_listener` with bounds on every connection.
+    pub fn from_listener_with_limits<L: Into<Listener>>(
+        listener: L,
+        ssl_config: Option<SslConfig>,
+        limits: ConnectionLimits,
+    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>> {
         let listener = listener.into();
         // building the "close" variable
         let close_trigger = Arc::new(AtomicBool::new(false));
@@ -292,12 +341,29 @@ impl Server {
         thread::spawn(move || {
             // a tasks pool is used to dispatch the connections into threads
             let tasks_pool = util::TaskPool::new();
+            // nowd patch: connections now open, for `max_connections`
+            let open = Arc::new(AtomicUsize::new(0));
 
             log::debug!("Running accept thread");
             while !inside_close_trigger.load(Relaxed) {
                 let new_client = match server.accept() {
+                    Ok((mut sock, _))
+                        if limits
+                            .max_connections
+                            .is_some_and(|max| open.load(Relaxed) >= max) =>
+                    {
+                        // nowd patch: over the limit. A fresh socket's buffer
+                        // takes these bytes at once; then the socket is closed.
+                        use std::io::Write;
+                        let _ = sock.write_all(BUSY_ANSWER);
+                        let _ = sock.shutdown(Shutdown::Both);
+                        continue;
+                    }
                     Ok((sock, _)) => {
                         use util::RefinedTcpStream;
+                        // nowd patch: a client that does not read stops a
+                        // write for at most this long; its connection then ends
+                        let _ = sock.set_write_timeout(limits.write_timeout);
                         let pair = match ssl {
                             None => RefinedTcpStream::new(sock),
                             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
@@ -315,9 +381,9 @@ impl Server {
                             Some(ref _ssl) => unreachable!(),
                         };
                         match pair {
-                            Ok((read_closable, write_closable)) => {
-                                Ok(ClientConnection::new(write_closable, read_closable))
-                            }
+                            Ok((read_closable, write_closable)) => Ok(
+                                ClientConnection::new(write_closable, read_closable, &limits),
+                            ),
                             Err(e) => Err(e),
                         }
                     }
@@ -327,9 +393,9 @@ impl Server {
                 match new_client {
                     Ok(client) => {
                         let messages = inside_messages.clone();
-                        let mut client = Some(client);
+                        let mut client = Some((client, OpenConnection::new(&open)));
                         tasks_pool.spawn(Box::new(move || {
-                            if let Some(client) = client.take() {
+                            if let Some((client, _open)) = client.take() {
                                 // Synchronization is needed for HTTPS requests to avoid a deadlock
                                 if client.secure() {
                                     let (sender, receiver) = mpsc::channel();

@@ -97,6 +97,14 @@ where
 
     // writing headers
     for header in headers.iter() {
+        // nowd patch: a header built by hand (its fields are public) with a
+        // CR or LF in it would end the line and inject headers or a body
+        // (upstream #288, CVE-2026-66753): it is left out, loudly
+        let (name, value) = (header.field.as_str().as_str(), header.value.as_str());
+        if !crate::common::is_token(name) || !crate::common::is_field_value(value) {
+            log::error!("header left out of a response: {:?}: {:?}", name, value);
+            continue;
+        }
         writer.write_all(header.field.as_str().as_ref())?;
         write!(&mut writer, ": ")?;
         writer.write_all(header.value.as_str().as_ref())?;

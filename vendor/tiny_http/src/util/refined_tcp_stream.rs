@@ -1,6 +1,8 @@
 use std::io::Result as IoResult;
-use std::io::{Read, Write};
+use std::io::{Error as IoError, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::connection::Connection;
 #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
@@ -45,6 +47,14 @@ impl Stream {
         }
     }
 
+    fn set_read_timeout(&self, t: Option<Duration>) -> IoResult<()> {
+        match self {
+            Stream::Http(tcp_stream) => tcp_stream.set_read_timeout(t),
+            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
+            Stream::Https(_) => Ok(()),
+        }
+    }
+
     fn shutdown(&mut self, how: Shutdown) -> IoResult<()> {
         match self {
             Stream::Http(tcp_stream) => tcp_stream.shutdown(how),
@@ -86,7 +96,19 @@ pub struct RefinedTcpStream {
     stream: Stream,
     close_read: bool,
     close_write: bool,
+    // nowd patch: the instant by which the current read must have finished,
+    // set by the connection; and the SO_RCVTIMEO now in force on the socket
+    deadline: Option<Deadline>,
+    timeout_set: Option<Duration>,
 }
+
+/// nowd patch: how long each read may wait, and the instant by which all
+/// reads must be done; shared between a connection and its reading socket.
+pub(crate) type Deadline = Arc<Mutex<(Option<Duration>, Option<Instant>)>>;
+
+/// SO_RCVTIMEO is set again only when it is this much longer than the time
+/// left: a read ends at most this late, and most requests cost no system call.
+const TIMEOUT_SLACK: Duration = Duration::from_millis(50);
 
 impl RefinedTcpStream {
     /// nowd patch: returns the error of duplicating the socket (EMFILE when the
@@ -103,12 +125,16 @@ impl RefinedTcpStream {
             stream: read,
             close_read: true,
             close_write: false,
+            deadline: None,
+            timeout_set: None,
         };
 
         let write = RefinedTcpStream {
             stream: write,
             close_read: false,
             close_write: true,
+            deadline: None,
+            timeout_set: None,
         };
 
         Ok((read, write))
@@ -122,6 +148,63 @@ impl RefinedTcpStream {
 
     pub(crate) fn peer_addr(&mut self) -> IoResult<Option<SocketAddr>> {
         self.stream.peer_addr()
+    }
+
+    /// nowd patch: writes what the socket takes at once, without waiting;
+    /// 0 where it takes nothing now. (O_NONBLOCK is on the socket, so for
+    /// these few instructions a read on the other copy may fail with
+    /// WouldBlock: the connection's thread does not parse while this runs.)
+    pub(crate) fn write_now(&mut self, buf: &[u8]) -> IoResult<usize> {
+        let conn = match &mut self.stream {
+            Stream::Http(conn) => conn,
+            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
+            Stream::Https(_) => return Ok(0),
+        };
+        conn.set_nonblocking(true)?;
+        let written = match conn.write(buf) {
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(0),
+            other => other,
+        };
+        conn.set_nonblocking(false)?;
+        written
+    }
+
+    /// nowd patch: ends the sending side now (FIN), ahead of the drop.
+    pub(crate) fn shutdown_write(&mut self) {
+        self.stream.shutdown(Shutdown::Write).ok();
+    }
+
+    /// nowd patch: a read ends with `TimedOut` once it has waited its time or the deadline has passed.
+    pub(crate) fn set_deadline(&mut self, deadline: Deadline) {
+        self.deadline = Some(deadline);
+    }
+
+    /// Sets SO_RCVTIMEO to the time left before the deadline, if it must change.
+    fn arm(&mut self) -> IoResult<()> {
+        let Some(deadline) = &self.deadline else {
+            return Ok(());
+        };
+        let (each, by) = *deadline.lock().unwrap_or_else(|e| e.into_inner());
+        let at = match (each.map(|t| Instant::now() + t), by) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let left = match at {
+            None => None,
+            Some(at) => match at.checked_duration_since(Instant::now()) {
+                Some(left) if !left.is_zero() => Some(left),
+                _ => return Err(IoError::new(ErrorKind::TimedOut, "read deadline passed")),
+            },
+        };
+        let stale = match (self.timeout_set, left) {
+            (Some(set), Some(left)) => set > left + TIMEOUT_SLACK || set + TIMEOUT_SLACK < left,
+            (set, left) => set != left,
+        };
+        if stale {
+            self.stream.set_read_timeout(left)?;
+            self.timeout_set = left;
+        }
+        Ok(())
     }
 }
 
@@ -139,7 +222,14 @@ impl Drop for RefinedTcpStream {
 
 impl Read for RefinedTcpStream {
     fn read(&mut self, buf: &mut [u8]) -> IoResult<usize> {
-        self.stream.read(buf)
+        self.arm()?;
+        match self.stream.read(buf) {
+            // SO_RCVTIMEO expired: Linux says EAGAIN
+            Err(e) if e.kind() == ErrorKind::WouldBlock && self.deadline.is_some() => {
+                Err(IoError::new(ErrorKind::TimedOut, "read deadline passed"))
+            }
+            other => other,
+        }
     }
 }
 

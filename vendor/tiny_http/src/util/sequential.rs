@@ -73,6 +73,32 @@ impl<W: Write + Send> SequentialWriterBuilder<W> {
     }
 }
 
+impl<W: Write + Send> SequentialWriterBuilder<W> {
+    /// nowd patch: the writer itself, once no answer is owed any more.
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, W> {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// nowd patch: the writer, shared, for an answer written without waiting.
+    pub fn shared(&self) -> Arc<Mutex<W>> {
+        self.writer.clone()
+    }
+}
+
+impl<R: std::io::BufRead + Send> SequentialReader<R> {
+    /// nowd patch: waits for input without consuming it.
+    pub fn fill_buf(&mut self) -> IoResult<&[u8]> {
+        if let SequentialReaderInner::Waiting(ref mut recv) = self.inner {
+            let reader = recv.recv().unwrap();
+            self.inner = SequentialReaderInner::MyTurn(reader);
+        }
+        match self.inner {
+            SequentialReaderInner::MyTurn(ref mut reader) => reader.fill_buf(),
+            _ => unreachable!(),
+        }
+    }
+}
+
 impl<R: Read + Send> Iterator for SequentialReaderBuilder<R> {
     type Item = SequentialReader<R>;
 
