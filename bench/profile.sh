@@ -40,7 +40,7 @@ PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 
 echo "== nowd under callgrind on 127.0.0.1:$PORT"
 valgrind --tool=callgrind --callgrind-out-file="$OUT_DIR/callgrind.out.%p" \
-  "$BIN" --listen "127.0.0.1:$PORT" --log-level warn 2>"$OUT_DIR/valgrind.log" &
+  "$BIN" --listen "127.0.0.1:$PORT" --log-level warn --time-reference 127.0.0.1:9 2>"$OUT_DIR/valgrind.log" &
 VG=$!
 trap 'kill -TERM $VG 2>/dev/null || true; wait $VG 2>/dev/null || true' EXIT
 
@@ -99,7 +99,7 @@ callgrind_annotate --threshold=100 "$OUT" >"$OUT_DIR/annotate-exclusive.txt"
 
 echo "== system calls of the native binary for $STRACE_REQUESTS requests (strace -f -c)"
 PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-strace -f -c -o "$OUT_DIR/strace.txt" "$BIN" --listen "127.0.0.1:$PORT" --log-level warn &
+strace -f -c -o "$OUT_DIR/strace.txt" "$BIN" --listen "127.0.0.1:$PORT" --log-level warn --time-reference 127.0.0.1:9 &
 ST=$!
 trap 'kill -TERM $ST 2>/dev/null || true; wait $ST 2>/dev/null || true' EXIT
 drive "$STRACE_REQUESTS"

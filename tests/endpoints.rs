@@ -234,6 +234,7 @@ fn ipv6_listen_address_works() {
     let port = free_port();
     let mut child = Command::new(BIN)
         .args(["--listen", &format!("[::1]:{port}")])
+        .args(["--time-reference", &unanswered_udp_port().to_string()])
         .spawn()
         .unwrap();
     let addr = format!("[::1]:{port}").parse().unwrap();

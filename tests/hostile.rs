@@ -40,6 +40,7 @@ fn fresh_get_latency(nowd: &Nowd) -> Duration {
 
 #[test]
 fn a_thousand_slow_clients_neither_delay_a_fresh_one_nor_stay_open() {
+    let _turn = one_at_a_time();
     raise_nofile();
     let nowd = Nowd::start();
     let mut slow: Vec<TcpStream> = (0..1000)
@@ -92,6 +93,7 @@ fn a_thousand_slow_clients_neither_delay_a_fresh_one_nor_stay_open() {
 
 #[test]
 fn keep_alive_connections_stay_open_while_in_use_and_close_when_idle() {
+    let _turn = one_at_a_time();
     let nowd = Nowd::start();
     let mut s = connect(nowd.addr).unwrap();
     let mut reader = std::io::BufReader::new(s.try_clone().unwrap());
@@ -126,6 +128,7 @@ fn keep_alive_connections_stay_open_while_in_use_and_close_when_idle() {
 
 #[test]
 fn a_drip_fed_header_gets_408_at_the_head_deadline() {
+    let _turn = one_at_a_time();
     let nowd = Nowd::start();
     let mut s = connect(nowd.addr).unwrap();
     let opened = Instant::now();
@@ -163,6 +166,7 @@ fn a_drip_fed_header_gets_408_at_the_head_deadline() {
 
 #[test]
 fn a_busy_keep_alive_connection_ends_at_its_age_limit_with_every_answer_given() {
+    let _turn = one_at_a_time();
     let nowd = Nowd::start();
     let mut s = connect(nowd.addr).unwrap();
     let mut reader = std::io::BufReader::new(s.try_clone().unwrap());
@@ -240,23 +244,27 @@ fn assert_flood_refused(what: &str, start: &[u8], chunk: &[u8], status_code: &st
 
 #[test]
 fn an_endless_header_line_gets_431_with_memory_bounded() {
+    let _turn = one_at_a_time();
     let start = b"GET /now HTTP/1.1\r\nHost: nowd\r\nX-Endless: ";
     assert_flood_refused("endless header line", start, &[b'a'; 64 * 1024], "431");
 }
 
 #[test]
 fn endless_header_lines_get_431_with_memory_bounded() {
+    let _turn = one_at_a_time();
     let headers = b"X-Flood: 0123456789abcdef\r\n".repeat(2048);
     assert_flood_refused("header flood", b"GET /now HTTP/1.1\r\n", &headers, "431");
 }
 
 #[test]
 fn an_endless_request_line_gets_414_with_memory_bounded() {
+    let _turn = one_at_a_time();
     assert_flood_refused("endless request line", b"GET /", &[b'a'; 64 * 1024], "414");
 }
 
 #[test]
 fn a_body_never_sent_neither_stalls_others_nor_costs_memory() {
+    let _turn = one_at_a_time();
     let nowd = Nowd::start();
     for announced in [
         "Content-Length: 5000",
@@ -295,6 +303,7 @@ fn a_body_never_sent_neither_stalls_others_nor_costs_memory() {
 
 #[test]
 fn a_burst_of_new_connections_is_answered_at_once() {
+    let _turn = one_at_a_time();
     raise_nofile();
     let nowd = Nowd::start();
     // Keep-alive connections hold their thread: a burst must not queue behind them.
@@ -325,20 +334,28 @@ fn a_burst_of_new_connections_is_answered_at_once() {
 
 #[test]
 fn beyond_the_connection_cap_a_client_gets_503_at_once_and_service_resumes() {
+    let _turn = one_at_a_time();
     raise_nofile();
     // 64 descriptors: nowd lowers its cap so that they never run out.
     let nowd = Nowd::start_with(&[], Some(64));
     let cap = limits::max_connections(64);
+    let opened = Instant::now();
     let hoard: Vec<TcpStream> = (0..cap).map(|_| connect(nowd.addr).unwrap()).collect();
     std::thread::sleep(Duration::from_millis(300));
     let full = Instant::now();
     let mut worst = Duration::ZERO;
-    for _ in 0..20 {
+    for i in 0..20 {
         let started = Instant::now();
         let r = try_get(nowd.addr, "/now");
         worst = worst.max(started.elapsed());
         let status = r.map(|r| r.status).unwrap_or(0); // 0: closed before the answer was read
-        assert!(matches!(status, 503 | 0), "over the cap: {status}");
+        assert!(
+            matches!(status, 503 | 0),
+            "client {i} over the cap got {status} after {:?} ({:?} since the hoard began \
+             to open; nowd cuts it after {IDLE_TIMEOUT:?} idle)",
+            started.elapsed(),
+            opened.elapsed()
+        );
     }
     eprintln!(
         "{cap} connections open (the cap at 64 descriptors): 20 more refused, the slowest in {worst:?}"
@@ -364,6 +381,7 @@ fn beyond_the_connection_cap_a_client_gets_503_at_once_and_service_resumes() {
 
 #[test]
 fn garbage_gets_400_or_a_closed_connection_and_nothing_breaks() {
+    let _turn = one_at_a_time();
     let nowd = Nowd::start();
     let long_target = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(100_000));
     let inputs: Vec<Vec<u8>> = vec![
@@ -502,12 +520,14 @@ fn assert_flood_harmless(what: &str, r: &FloodReport) {
 
 #[test]
 fn a_pipelining_client_that_never_reads_costs_one_answer_and_is_cut() {
+    let _turn = one_at_a_time();
     let r = pipelined_flood(1, 0, 8);
     assert_flood_harmless("one connection pipelining, never reading", &r);
 }
 
 #[test]
 fn a_pipelining_client_that_reads_slowly_gets_its_answers_at_its_pace() {
+    let _turn = one_at_a_time();
     let r = pipelined_flood(1, 4096, 5);
     assert_flood_harmless("one connection pipelining, reading 4 KiB per 10 ms", &r);
     // About 400 KiB/s read for 5 s: most of it answers, none lost for speed.
@@ -516,6 +536,7 @@ fn a_pipelining_client_that_reads_slowly_gets_its_answers_at_its_pace() {
 
 #[test]
 fn fifty_pipelining_clients_at_once_neither_crash_nor_stall_it() {
+    let _turn = one_at_a_time();
     let r = pipelined_flood(50, 0, 8);
     assert_flood_harmless("50 connections pipelining, never reading", &r);
 }
@@ -534,6 +555,7 @@ fn garbage(seed: &mut u64, len: usize) -> Vec<u8> {
 
 #[test]
 fn random_garbage_and_truncated_requests_at_speed_break_nothing() {
+    let _turn = one_at_a_time();
     raise_nofile();
     let nowd = Nowd::start();
     let addr = nowd.addr;

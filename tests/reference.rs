@@ -185,10 +185,7 @@ fn answers_to_another_query_are_not_believed() {
 #[test]
 fn no_server_at_the_reference_is_a_clear_503() {
     // A port nobody listens on: ICMP port unreachable, ECONNREFUSED.
-    let unused = UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let unused = unanswered_udp_port();
     let nowd = Nowd::start_with(&["--time-reference", &unused.to_string()], None);
     std::thread::sleep(Duration::from_millis(1500));
     let body = healthz_says_unknown(&nowd);

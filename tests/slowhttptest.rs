@@ -14,10 +14,8 @@ const SECONDS: u64 = 12;
 const STALL: Duration = Duration::from_secs(1);
 
 /// One attack at a time: four at once on a small machine measure the machine.
-static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 fn attack(mode: &str, extra: &[&str]) {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _turn = one_at_a_time();
     raise_nofile(); // slowhttptest inherits the limit
     let nowd = Nowd::start();
     let name = mode.trim_start_matches('-');

@@ -27,6 +27,7 @@ fn it_reports_ready_then_feeds_the_watchdog_then_says_it_is_stopping() {
     let started = Instant::now();
     let mut child = Command::new(BIN)
         .args(["--listen", &addr, "--log-level", "warn"])
+        .args(["--time-reference", &unanswered_udp_port().to_string()])
         .env("NOTIFY_SOCKET", &path)
         .env("WATCHDOG_USEC", "3000000")
         .stdin(Stdio::null())

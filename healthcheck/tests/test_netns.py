@@ -15,7 +15,7 @@ import pytest
 
 from conftest import TimeServer, run_check
 from netns import NAME, SERVER_ADDRESS, Site, in_netns
-from test_nowd import app_specific_id, nowd_binary
+from test_nowd import LOOPBACK_REFERENCE, app_specific_id, nowd_binary
 
 if os.geteuid() != 0:  # namespaces need root; `make test` runs as root
     pytest.fail("tests/test_netns.py needs root (network namespaces)", pytrace=False)
@@ -61,7 +61,8 @@ def test_ipv4_only_host_real_nowd_behind_the_balancer(site, tmp_path):
         credentials.mkdir()
         (credentials / "machine-id").write_text(machine_id + "\n")
         proc = site.start_in_server(
-            [str(nowd_binary()), "--listen", f"127.0.0.1:{port}", "--log-level", "warn"],
+            [str(nowd_binary()), "--listen", f"127.0.0.1:{port}", "--log-level", "warn",
+             *LOOPBACK_REFERENCE],
             env={**os.environ, "CREDENTIALS_DIRECTORY": str(credentials)})
         site.wait_listening("127.0.0.1", port, proc)
         ids.append(app_specific_id(machine_id))

@@ -26,6 +26,11 @@ DEFAULT_BINARY = PROJECT.parent / "target" / "x86_64-unknown-linux-musl" / "rele
 OFFSET_LIMIT_S = 0.005  # nowd and the check share one clock: only the method's error
 
 
+# nowd's clock probe goes to a loopback port nobody answers on (discard), not
+# to its default 169.254.169.123: the tests send nothing beyond loopback.
+LOOPBACK_REFERENCE = ("--time-reference", "127.0.0.1:9")
+
+
 def nowd_binary() -> Path:
     path = Path(os.environ.get("NOWD_BINARY") or DEFAULT_BINARY)
     if not (path.is_file() and os.access(path, os.X_OK)):
@@ -42,7 +47,8 @@ class Nowd:
         if credentials is not None:  # as systemd's LoadCredential= passes them
             env["CREDENTIALS_DIRECTORY"] = str(credentials)
         self.proc = subprocess.Popen(
-            [str(nowd_binary()), "--listen", f"{listen}:{self.port}", "--log-level", "warn"],
+            [str(nowd_binary()), "--listen", f"{listen}:{self.port}", "--log-level", "warn",
+             *LOOPBACK_REFERENCE],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         host = f"[{connect_host}]" if ":" in connect_host else connect_host
         self.base = f"http://{host}:{self.port}"

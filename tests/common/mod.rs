@@ -24,6 +24,21 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// A loopback UDP address nobody listens on (ICMP port unreachable).
+pub fn unanswered_udp_port() -> SocketAddr {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// Tests that flood nowd or time its answers take turns: two of them side by
+/// side on a 2-core machine would measure each other, not nowd.
+pub fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Nowd {
     pub fn start() -> Nowd {
         Nowd::start_with(&[], None)
@@ -33,9 +48,13 @@ impl Nowd {
     pub fn start_with(args: &[&str], nofile: Option<u64>) -> Nowd {
         let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
         let mut cmd = Command::new(BIN);
-        cmd.args(["--listen", &addr.to_string(), "--log-level", "warn"])
-            .args(args)
-            .stdin(Stdio::null());
+        cmd.args(["--listen", &addr.to_string(), "--log-level", "warn"]);
+        if !args.contains(&"--time-reference") {
+            // Tests send nothing beyond loopback: the default reference
+            // (169.254.169.123) becomes a loopback port nobody answers on.
+            cmd.args(["--time-reference", &unanswered_udp_port().to_string()]);
+        }
+        cmd.args(args).stdin(Stdio::null());
         if let Some(n) = nofile {
             // SAFETY: setrlimit is async-signal-safe, as pre_exec requires.
             unsafe {
