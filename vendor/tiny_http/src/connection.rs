@@ -104,12 +104,27 @@ impl Connection {
         }
     }
 
-    /// nowd patch: O_NONBLOCK, for a write that must not wait.
-    pub(crate) fn set_nonblocking(&self, on: bool) -> std::io::Result<()> {
-        match self {
-            Self::Tcp(s) => s.set_nonblocking(on),
+    /// nowd patch: writes what the socket takes at once, without waiting:
+    /// send(2) with MSG_DONTWAIT, one system call. (Setting O_NONBLOCK
+    /// around a write took two more, and, being shared with the reading copy
+    /// of the socket, turned the connection thread's waiting read into a spin
+    /// of EAGAIN for as long as it was set.) WouldBlock where it takes nothing.
+    #[allow(unsafe_code)]
+    pub(crate) fn send_now(&self, buf: &[u8]) -> std::io::Result<usize> {
+        use std::os::unix::io::AsRawFd;
+        let fd = match self {
+            Self::Tcp(s) => s.as_raw_fd(),
             #[cfg(unix)]
-            Self::Unix(s) => s.set_nonblocking(on),
+            Self::Unix(s) => s.as_raw_fd(),
+        };
+        let flags = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+        // SAFETY: fd is this connection's open socket, borrowed for the call;
+        // buf is valid for buf.len() bytes, which send(2) only reads.
+        let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), flags) };
+        if n < 0 {
+            Err(std::io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
         }
     }
 

@@ -28,15 +28,16 @@ where
 
     /// Pushes an element to the queue.
     pub fn push(&self, value: T) {
-        let mut queue = self.queue.lock().unwrap();
-        queue.push_back(Control::Elem(value));
+        self.queue.lock().unwrap().push_back(Control::Elem(value));
+        // nowd patch: notified once the lock is released; woken while it
+        // was held, the popping thread went straight back to sleep on the
+        // mutex, and woke again at the unlock: two sleeps per request
         self.condvar.notify_one();
     }
 
     /// Unblock one thread stuck in pop loop.
     pub fn unblock(&self) {
-        let mut queue = self.queue.lock().unwrap();
-        queue.push_back(Control::Unblock);
+        self.queue.lock().unwrap().push_back(Control::Unblock);
         self.condvar.notify_one();
     }
 

@@ -151,22 +151,20 @@ impl RefinedTcpStream {
     }
 
     /// nowd patch: writes what the socket takes at once, without waiting;
-    /// 0 where it takes nothing now. (O_NONBLOCK is on the socket, so for
-    /// these few instructions a read on the other copy may fail with
-    /// WouldBlock: the connection's thread does not parse while this runs.)
+    /// 0 where it takes nothing now.
     pub(crate) fn write_now(&mut self, buf: &[u8]) -> IoResult<usize> {
         let conn = match &mut self.stream {
             Stream::Http(conn) => conn,
             #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
             Stream::Https(_) => return Ok(0),
         };
-        conn.set_nonblocking(true)?;
-        let written = match conn.write(buf) {
-            Err(e) if e.kind() == ErrorKind::WouldBlock => Ok(0),
-            other => other,
-        };
-        conn.set_nonblocking(false)?;
-        written
+        loop {
+            match conn.send_now(buf) {
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(0),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
     }
 
     /// nowd patch: ends the sending side now (FIN), ahead of the drop.
