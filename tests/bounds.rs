@@ -107,9 +107,9 @@ fn the_units_memory_holds_the_cap_at_the_measured_cost_and_the_heap_cap() {
         (alloc::HEAP_LIMIT as u64) < memory_max,
         "the heap cap must end a runaway first"
     );
-    // A t3.micro has 1 GiB: the OS keeps at least 400 MiB of it.
+    // A t3.micro has 1 GiB: the OS keeps at least 384 MiB of it.
     assert!(
-        memory_max <= (1024 - 400) << 20,
+        memory_max <= (1024 - 384) << 20,
         "MemoryMax leaves the OS too little"
     );
     // And the target of the design: at least 8,000 connections per instance.

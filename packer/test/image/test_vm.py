@@ -80,8 +80,11 @@ class Instance:
         self.netns.close()
 
 
-def boot(inst):
-    """Polls from qemu's start until /healthz has said 200 for a few seconds."""
+def boot(inst, reference_from_first_answer=False):
+    """Polls from qemu's start until /healthz has said 200 for a few seconds.
+    With `reference_from_first_answer`, the reference stays silent until nowd
+    first answers from outside: that answer is what an unsynchronised
+    instance says."""
     t0 = inst.vm.started
     deadline = t0 + BOOT_TIMEOUT_S
     while time.monotonic() < deadline and inst.vm.proc.poll() is None:
@@ -92,6 +95,9 @@ def boot(inst):
             continue
         inst.timeline.setdefault("first_answer", s["t"] - t0)
         inst.timeline.setdefault("first_why", s["why"])
+        if reference_from_first_answer and inst.reference.silent:
+            inst.timeline["unsynchronised"] = (s["healthz"], s["why"])
+            inst.reference.silent = False
         if s["healthz"] == 200:
             inst.timeline.setdefault("first_200", s["t"] - t0)
             if s["t"] - t0 - inst.timeline["first_200"] > 5:
@@ -225,8 +231,10 @@ def new_instance_scenario(inst):
 
 
 def off_instance_scenario(inst, ahead_s):
-    """Booted with its clock ahead; then paused, its clock left behind."""
-    boot(inst)
+    """Booted with its clock ahead and its reference silent until nowd first
+    answers; then paused, its clock left behind."""
+    inst.reference.silent = True
+    boot(inst, reference_from_first_answer=True)
     first = [s for s in inst.samples]
     res = {"boot": dict(inst.timeline),
            "booted_off": fault_figures(f"guest booted {ahead_s:+.0f} s off", first, inst.vm.started)}
@@ -237,6 +245,7 @@ def off_instance_scenario(inst, ahead_s):
     t = time.monotonic()
     res["paused"] = fault_figures(f"guest paused {pause} s", observe(inst, 5, until_back=True), t)
     res["connection_cost"] = connection_cost(inst)
+    res["nowd_journal"] = inst.vm.sh("journalctl -b -o cat --no-pager -u nowd.service")[1]
     return res
 
 
@@ -351,23 +360,28 @@ def test_nothing_but_nowd_listens_beyond_loopback(machines):
 # --- the clock chain -------------------------------------------------------------
 
 def test_healthz_is_503_before_synchronisation(machines):
-    """nowd's own log of its verdicts (what /healthz answers), from its start;
-    and every answer that reached the outside before the first 200 (the
-    forwarded port often works only once chrony is synchronised already)."""
-    inst, res = result(machines, "new")
-    figure("new instance: first answer", f"{res['boot']['first_answer']:.1f} s after qemu started: "
-           f"{res['boot']['first_why']}")
-    verdicts = re.findall(r"/healthz now answers (\d+): (.*)", res["guest"]["journalctl -b -o cat --no-pager -u nowd.service"])
-    figure("new instance: nowd's first verdict", " ".join(verdicts[0]) if verdicts else "none")
+    """The instance booted off, its reference silent until nowd first answered
+    from outside: that answer, and nowd's own first verdict in its log, say
+    503. (A boot whose clock is right from the start may be synchronised
+    before nowd's first verdict, as the new instance often is.) On both
+    machines, every answer that reached the outside before the first 200
+    was a 503."""
+    off, off_res = result(machines, "off")
+    code, why = off_res["boot"]["unsynchronised"]
+    figure("booted-off instance, reference silent: first answer", f"{code} {why}")
+    assert code == 503 and re.search(r"not synchronized|clock error unknown", why), why
+    verdicts = re.findall(r"/healthz now answers (\d+): (.*)", off_res["nowd_journal"])
+    figure("booted-off instance: nowd's first verdict", " ".join(verdicts[0]) if verdicts else "none")
     assert verdicts and verdicts[0][0] == "503", verdicts
     # Not yet steered, not yet measured, or steered but not yet corrected
     # (chrony clears STA_UNSYNC at its first update, with the clock still off).
     assert re.search(r"not synchronized|clock error unknown|not under the limit", verdicts[0][1]), verdicts[0]
     assert "200" in [code for code, _ in verdicts[1:]], verdicts
-    before = [s for s in inst.samples if s["t"] - inst.vm.started < res["boot"]["first_200"]]
-    for s in before:
-        assert s["healthz"] == 503, s["why"]
-        assert re.search(r"not synchronized|clock error unknown|not under the limit", s["why"]), s["why"]
+    for inst, res in (result(machines, "new"), (off, off_res)):
+        before = [s for s in inst.samples if s["t"] - inst.vm.started < res["boot"]["first_200"]]
+        for s in before:
+            assert s["healthz"] == 503, s["why"]
+            assert re.search(r"not synchronized|clock error unknown|not under the limit", s["why"]), s["why"]
 
 
 def test_chrony_selected_the_amazon_time_sync_service(machines):
@@ -526,7 +540,8 @@ def test_an_open_connection_costs_what_the_capacity_arithmetic_assumes(machines)
            f"opened in {c['open_s']:.1f} s")
     doc = (REPO / "docs/CAPACITY.md").read_text()
     worst = float(re.search(r"\*\*(\d+) KiB\*\* per connection at worst", doc).group(1))
-    assert n == HELD and held["tasks"] - before["tasks"] >= n, c
+    # A thread per connection (tiny_http reuses the idle ones it had).
+    assert n == HELD and held["tasks"] >= n, c
     assert per["current"] <= worst, f"{per['current']:.1f} KiB per connection, the bounds assume {worst} KiB"
 
 
