@@ -135,13 +135,7 @@ fn healthz_agrees_with_the_clock_fields_in_one_line() {
     assert_common_headers(&r);
     // Build machines often run unsynchronised clocks: accept either answer,
     // but it must match what the kernel says (the decision itself is unit-tested).
-    let json = raw(
-        nowd.addr,
-        b"GET /now HTTP/1.1\r\nHost: nowd\r\nAccept: application/json\r\n\r\n",
-        false,
-    )
-    .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&json.body).unwrap();
+    let v = get_json(nowd.addr);
     let synced = v["clock"]["synchronized"].as_bool() == Some(true)
         && v["reference"]["error_bound_us"]
             .as_i64()

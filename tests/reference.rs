@@ -72,14 +72,7 @@ fn start_against(sntp: &Sntp) -> Nowd {
 }
 
 fn reference(nowd: &Nowd) -> serde_json::Value {
-    let r = raw(
-        nowd.addr,
-        b"GET /now HTTP/1.1\r\nHost: nowd\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
-        false,
-    )
-    .unwrap();
-    let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-    v["reference"].clone()
+    get_json(nowd.addr)["reference"].clone()
 }
 
 /// Polls the JSON answer until `done` holds, at most `within`; returns the

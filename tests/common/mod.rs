@@ -208,6 +208,17 @@ pub fn try_get(addr: SocketAddr, path: &str) -> std::io::Result<Response> {
     )
 }
 
+/// `GET /now` as JSON, parsed by a real JSON parser.
+pub fn get_json(addr: SocketAddr) -> serde_json::Value {
+    let r = raw(
+        addr,
+        b"GET /now HTTP/1.1\r\nHost: nowd\r\nAccept: application/json\r\nConnection: close\r\n\r\n",
+        false,
+    )
+    .unwrap();
+    serde_json::from_str(&r.body).expect("valid JSON")
+}
+
 pub fn get(addr: SocketAddr, path: &str) -> Response {
     try_get(addr, path).unwrap()
 }
