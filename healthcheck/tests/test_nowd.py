@@ -104,8 +104,9 @@ def assert_ok_or_only_unsynchronised(report: dict, healthz) -> None:
 def test_nowd_offset_near_zero(nowd):
     run = run_check(nowd.url, "--json")
     report = run.json
-    assert abs(report["offset_s"]) < OFFSET_LIMIT_S, report
-    assert report["rtt_s"] < 0.1, report
+    # One clock on both sides: the error is the method's, at most half the
+    # kept sample's round trip (a fraction of a millisecond on an idle loopback).
+    assert abs(report["offset_s"]) <= report["rtt_s"] / 2 + OFFSET_LIMIT_S, report
     address = report["addresses"][0]
     assert address["server"] == "nowd" and address["time_source"] == "body"
     assert address["samples"] == 10
