@@ -75,7 +75,10 @@ def test_ipv4_only_host_real_nowd_behind_the_balancer(site, tmp_path):
                                      for a in ("2001:db8:11::1", "2001:db8:11::2")], report
         (address,) = report["addresses"]
         assert sorted(i["instance"] for i in address["instances"]) == sorted(ids)
-        assert all(abs(i["offset_s"]) < 0.01 for i in address["instances"]), report
+        # One clock for the check and both nowd: each offset is within what
+        # the check claims for it.
+        assert all(abs(i["offset_s"]) <= i["uncertainty_s"] + 0.005
+                   for i in address["instances"]), report
         unsynchronised = [r for r in report["reasons"] if "healthz 503" not in r]
         assert unsynchronised == [] and report["status"] in ("OK", "WARNING"), report
     line = check(site).line
