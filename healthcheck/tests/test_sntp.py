@@ -60,15 +60,17 @@ def test_ipv6_ntp_server(time_server, sntp_responder):
 
 
 @pytest.mark.parametrize("mode, reason", [
-    ("silent", "no answer within 0.5s"),
-    ("bad-origin", "no answer within 0.5s"),  # an answer to another request is no answer
+    ("silent", "no answer within 2s"),
+    ("bad-origin", "no answer within 2s"),  # an answer to another request is no answer
     ("unsynchronised", "server not synchronised"),
     ("kiss", "kiss-o'-death 'RATE'"),
 ])
 def test_unusable_ntp_server_is_a_warning(time_server, sntp_responder, mode, reason):
     server = time_server(skew=0.0)
     ntp = sntp_responder(mode=mode)
-    run = run_check(server.url, "--ntp-server", ntp.spec, "--timeout", "0.5", "--json")
+    # --timeout bounds the whole run, interpreter start included: 2 s leaves
+    # a loaded machine room for the samples while still bounding the silence.
+    run = run_check(server.url, "--ntp-server", ntp.spec, "--timeout", "2", "--json")
     report = run.json
     assert (run.returncode, report["status"]) == (1, "WARNING"), run
     assert report["reasons"] == [f"NTP {ntp.spec}: {reason}; local clock trusted"]
@@ -117,7 +119,7 @@ def test_repeating_check_does_not_retry_a_failed_ntp_server(time_server, sntp_re
     not asked again (a kiss: never; silence: not within 64 s)."""
     server = time_server()
     ntp = sntp_responder(mode=mode)
-    proc = start_check(server.url, "--samples", "1", "--interval", "0.6", "--timeout", "0.5",
+    proc = start_check(server.url, "--samples", "1", "--interval", "1.2", "--timeout", "1",
                        "--ntp-server", ntp.spec)
     lines = [proc.stdout.readline() for _ in range(4)]
     proc.send_signal(signal.SIGTERM)
