@@ -47,6 +47,8 @@ pub struct ClientConnection {
     answers: (SyncSender<Vec<u8>>, Receiver<Vec<u8>>),
     // the end of the pending answer has come
     answer_done: bool,
+    // nowd patch: the buffer of the last answer, for the next (see REPLY_KEEP)
+    spare: Vec<u8>,
 
     // nowd patch: the deadline of the read in progress, and what sets it
     deadline: Deadline,
@@ -78,6 +80,10 @@ struct ReplyWriter {
 
 /// Bytes an answer may gather before they go to the connection's thread.
 const REPLY_CHUNK: usize = 8 * 1024;
+/// nowd patch: an answer's buffer comes back with its end marker and is
+/// used again for the next answer on the connection, if it holds at most
+/// this much: no allocation per answer, and at most this much kept.
+const REPLY_KEEP: usize = 1024;
 
 impl ReplyWriter {
     fn send(&mut self) -> IoResult<()> {
@@ -118,7 +124,10 @@ impl Write for ReplyWriter {
 impl Drop for ReplyWriter {
     fn drop(&mut self) {
         let _ = self.send();
-        let _ = self.to.send(Vec::new()); // the end of this answer
+        // the end of this answer: empty, and the buffer back for the next
+        let mut end = std::mem::take(&mut self.buf);
+        end.clear();
+        let _ = self.to.send(end);
     }
 }
 
@@ -181,6 +190,7 @@ impl ClientConnection {
             pending: None,
             answers: sync_channel(2),
             answer_done: false,
+            spare: Vec::new(),
             deadline,
             idle_timeout: limits.idle_timeout,
             head_timeout: limits.head_timeout,
@@ -208,7 +218,10 @@ impl ClientConnection {
         let ready = loop {
             while !done {
                 match self.answers.1.try_recv() {
-                    Ok(chunk) if chunk.is_empty() => done = true,
+                    Ok(chunk) if chunk.is_empty() => {
+                        self.keep(chunk);
+                        done = true;
+                    }
                     Ok(chunk) => {
                         if writer.write_all(&chunk).and_then(|()| writer.flush()).is_err() {
                             break; // the write failed: the rest of the answer ends it
@@ -232,6 +245,13 @@ impl ClientConnection {
         };
         self.answer_done = done;
         ready
+    }
+
+    /// nowd patch: keeps an answer's emptied buffer for the next answer.
+    fn keep(&mut self, buf: Vec<u8>) {
+        if buf.capacity() <= REPLY_KEEP {
+            self.spare = buf;
+        }
     }
 
     /// nowd patch: after an error answer, with the client's bytes still
@@ -408,7 +428,7 @@ impl ClientConnection {
 
         // nowd patch: the application's answer comes back through this channel
         let writer = ReplyWriter {
-            buf: Vec::new(),
+            buf: std::mem::take(&mut self.spare),
             to: self.answers.0.clone(),
             socket: (!self.secure).then(|| self.sink.shared()),
         };
@@ -464,6 +484,7 @@ impl Iterator for ClientConnection {
             if !self.answer_done {
                 for chunk in self.answers.1.iter() {
                     if chunk.is_empty() {
+                        self.keep(chunk);
                         break;
                     }
                     if writer.write_all(&chunk).and_then(|()| writer.flush()).is_err() {
