@@ -15,10 +15,20 @@ where
     condvar: Condvar,
 }
 
-// nowd patch: the queue, and how many threads wait on the condvar for it
+// nowd patch: the queue; how many threads wait on the condvar for it, and
+// how many of them are already notified but have not yet taken the lock back
 struct Queue<T> {
     items: VecDeque<Control<T>>,
     waiting: usize,
+    notified: usize,
+}
+
+impl<T> Queue<T> {
+    // a waiter has taken the lock back, notified or not
+    fn woken(&mut self) {
+        self.waiting -= 1;
+        self.notified = self.notified.saturating_sub(1);
+    }
 }
 
 impl<T> MessagesQueue<T>
@@ -30,6 +40,7 @@ where
             queue: Mutex::new(Queue {
                 items: VecDeque::with_capacity(capacity),
                 waiting: 0,
+                notified: 0,
             }),
             condvar: Condvar::new(),
         })
@@ -48,16 +59,22 @@ where
     fn put(&self, item: Control<T>) {
         let mut queue = self.queue.lock().unwrap();
         queue.items.push_back(item);
-        let waiting = queue.waiting > 0;
+        let wake = queue.waiting > queue.notified;
+        if wake {
+            queue.notified += 1;
+        }
         drop(queue);
         // nowd patch: notified once the lock is released; woken while it
         // was held, the popping thread went straight back to sleep on the
         // mutex, and woke again at the unlock: two sleeps per request.
-        // And only if a thread waits: std's notify_one is a futex system
-        // call every time, and a busy popper is not waiting. A popper
-        // counts itself in `waiting` under the lock before it waits, so
-        // none is missed.
-        if waiting {
+        // And only if a thread waits that is not notified yet: std's
+        // notify_one is a futex system call every time, a busy popper is
+        // not waiting, and a notified one may take a while to run (every
+        // push meanwhile made a call for it). A popper counts itself in
+        // `waiting` under the lock before it waits; `notified` never exceeds
+        // the waiters on their way back, so a waiter still asleep always
+        // gets its call.
+        if wake {
             self.condvar.notify_one();
         }
     }
@@ -76,7 +93,7 @@ where
 
             queue.waiting += 1;
             queue = self.condvar.wait(queue).unwrap();
-            queue.waiting -= 1;
+            queue.woken();
         }
     }
 
@@ -105,7 +122,7 @@ where
             queue.waiting += 1;
             let (_queue, result) = self.condvar.wait_timeout(queue, timeout).unwrap();
             queue = _queue;
-            queue.waiting -= 1;
+            queue.woken();
             let sleep_time = now.elapsed();
             duration = if duration > sleep_time {
                 duration - sleep_time
