@@ -31,7 +31,9 @@ impl Clock {
     pub fn now(&mut self) -> Now {
         let t = OffsetDateTime::now_utc();
         self.turn_to(t);
-        let mut rfc3339 = String::with_capacity(self.prefix.len() + 7);
+        // Six digits and Z, and room for the newline of the text answer
+        // (http.rs), which would otherwise cost a reallocation.
+        let mut rfc3339 = String::with_capacity(self.prefix.len() + 8);
         rfc3339.push_str(&self.prefix);
         let micros = t.microsecond();
         for digit in [100_000, 10_000, 1_000, 100, 10, 1] {

@@ -13,6 +13,7 @@ mod limits;
 mod listener;
 mod logger;
 mod reference;
+mod sched;
 mod systemd;
 
 use log::{debug, error, info, warn};
@@ -88,6 +89,10 @@ fn serve(config: &cli::Config) -> io::Result<()> {
     for signal in [libc::SIGTERM, libc::SIGINT] {
         // SAFETY: the handler only stores to an atomic.
         unsafe { libc::signal(signal, on_stop_signal as *const () as libc::sighandler_t) };
+    }
+    // Before any thread is started: they inherit it.
+    if let Err(e) = sched::batch() {
+        warn!("cannot set SCHED_BATCH, wake-ups preempt: {e}");
     }
     let descriptors = listener::raise_nofile_limit().unwrap_or_else(|e| {
         warn!("cannot raise the open file limit: {e}");

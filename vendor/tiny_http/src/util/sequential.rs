@@ -97,6 +97,13 @@ impl<R: std::io::BufRead + Send> SequentialReader<R> {
             _ => unreachable!(),
         }
     }
+
+    /// nowd patch: marks `amt` bytes of what `fill_buf` returned as read.
+    pub fn consume(&mut self, amt: usize) {
+        if let SequentialReaderInner::MyTurn(ref mut reader) = self.inner {
+            reader.consume(amt);
+        }
+    }
 }
 
 impl<R: Read + Send> Iterator for SequentialReaderBuilder<R> {
