@@ -74,6 +74,15 @@ impl TaskPool {
         // Comparing with zero queued a burst of connections behind a single
         // idle thread, where they waited until some other connection ended.
         if self.sharing.waiting_tasks.load(Ordering::Acquire) <= queue.len() {
+            // nowd patch: a thread whose connection has just ended may be
+            // runnable but not idle yet (under SCHED_BATCH it does not preempt
+            // this accepting thread): let it have the CPU once before starting
+            // another, or connection churn starts a thread per connection.
+            drop(queue);
+            thread::yield_now();
+            queue = self.sharing.todo.lock().unwrap();
+        }
+        if self.sharing.waiting_tasks.load(Ordering::Acquire) <= queue.len() {
             self.add_thread(Some(code));
         } else {
             queue.push_back(code);
