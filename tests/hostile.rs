@@ -347,15 +347,15 @@ fn beyond_the_connection_cap_a_client_gets_503_at_once_and_service_resumes() {
     let mut refused = 0;
     loop {
         std::thread::sleep(Duration::from_millis(300));
-        let mut full = true;
+        let mut all_held = true;
         for s in &mut hoard {
             if closed_by_server(s) {
                 *s = connect(nowd.addr).unwrap();
                 refused += 1;
-                full = false;
+                all_held = false;
             }
         }
-        if full {
+        if all_held {
             break;
         }
         assert!(

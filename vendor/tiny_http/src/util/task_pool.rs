@@ -73,7 +73,10 @@ impl TaskPool {
         // so compare the idle threads with the tasks already queued for them.
         // Comparing with zero queued a burst of connections behind a single
         // idle thread, where they waited until some other connection ended.
-        if self.sharing.waiting_tasks.load(Ordering::Acquire) <= queue.len() {
+        let none_idle = |queue: &VecDeque<_>| {
+            self.sharing.waiting_tasks.load(Ordering::Acquire) <= queue.len()
+        };
+        if none_idle(&queue) {
             // nowd patch: a thread whose connection has just ended may be
             // runnable but not idle yet (under SCHED_BATCH it does not preempt
             // this accepting thread): let it have the CPU once before starting
@@ -82,7 +85,7 @@ impl TaskPool {
             thread::yield_now();
             queue = self.sharing.todo.lock().unwrap();
         }
-        if self.sharing.waiting_tasks.load(Ordering::Acquire) <= queue.len() {
+        if none_idle(&queue) {
             self.add_thread(Some(code));
         } else {
             queue.push_back(code);
