@@ -318,6 +318,16 @@ def test_nowd_runs_as_a_dynamic_user_with_the_units_capabilities(guest, root):
         assert int(guest.sh("sysctl -n net.ipv4.ip_unprivileged_port_start")) > 80
 
 
+def test_every_nowd_thread_runs_under_sched_batch_set_by_the_unit(guest):
+    """CPUSchedulingPolicy=batch, applied by the image's systemd: the unit's
+    system call filter denies nowd its own sched_setscheduler, so without the
+    unit's line every thread would stay at SCHED_OTHER (0)."""
+    pid = nowd_pid(guest)
+    # Field 41 of each thread's stat is the policy: the 39th after the name.
+    policies = guest.sh(f"for t in /proc/{pid}/task/*; do cut -d')' -f2 $t/stat | awk '{{print $39}}'; done")
+    assert policies.split() and set(policies.split()) == {"3"}, policies  # 3: SCHED_BATCH
+
+
 def test_nothing_but_nowd_listens_beyond_loopback(guest):
     local = re.compile(r"^(127\.[0-9.]+(%lo)?|\[::1\]|\[::ffff:127\.[0-9.]+\]):")
     sockets = guest.sh("ss -Htulpn").splitlines()
