@@ -85,8 +85,9 @@ callgrind_control --dump=requests "$VG" >/dev/null
 kill -TERM $VG; wait $VG || true
 trap - EXIT
 
-OUT=$(ls -t "$OUT_DIR"/callgrind.out.*.1 2>/dev/null | head -1 || true)
-[ -n "$OUT" ] || OUT=$(ls -t "$OUT_DIR"/callgrind.out.* | grep -v '\.1$' | head -1)
+# The dump of the measured requests (part 1), else what was written at exit.
+OUT="$OUT_DIR/callgrind.out.$VG.1"
+[ -f "$OUT" ] || OUT="$OUT_DIR/callgrind.out.$VG"
 TOTAL=$(callgrind_annotate "$OUT" | awk '/PROGRAM TOTALS/ {gsub(",","",$1); print $1; exit}')
 echo "== $OUT: $TOTAL instructions for $REQUESTS requests: $((TOTAL / REQUESTS)) per request"
 callgrind_annotate --inclusive=yes --threshold=100 "$OUT" >"$OUT_DIR/annotate-inclusive.txt"
