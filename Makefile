@@ -34,6 +34,8 @@ build: deps-rust
 lint: deps-rust
 	cargo fmt --check
 	cargo clippy --locked --all-targets -- -D warnings
+	@tools/ensure-apt shellcheck
+	shellcheck .ci/run tools/ensure-apt tools/ensure-venv tests/container-test.sh bench/*.sh  # packer/ lints its own
 
 test: lint test-rust test-container test-healthcheck test-cloudformation test-image test-bench
 
