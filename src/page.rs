@@ -24,7 +24,7 @@ macro_rules! policy {
     () => {
         "default-src 'none'; \
          script-src 'sha256-UvDsDfS1dSZMcdQT10Kh+ITkj4ETYv2DlnXmROOYZ/k='; \
-         style-src 'sha256-X4kNpPgUM4Ca+GRfTnUCnRelHgJyuO4tyY3LrK7FC2c='; \
+         style-src 'sha256-K9a7eAG80ft8xA35AW7qKfm6vVbtdIvMZ+T/4XSZcrI='; \
          connect-src 'self'; \
          base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     };

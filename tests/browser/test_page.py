@@ -130,6 +130,51 @@ def test_a_browser_with_the_right_time_is_told_its_clock_is_right(visit):
     )
 
 
+def test_the_clock_ticks_outside_the_live_region_which_stays_quiet(visit):
+    v = visit(viewport=DESKTOP)
+    page = v.open()
+    v.measured()
+    assert page.eval_on_selector("#clock", "e => e.closest('[aria-live]')") is None
+    # Changes to each element over three ticks of the clock.
+    page.evaluate(
+        """() => {
+        window.__changes = {clock: 0, offset: 0};
+        for (const id of ["clock", "offset"]) {
+          new MutationObserver(() => window.__changes[id]++).observe(
+            document.getElementById(id),
+            {childList: true, characterData: true, subtree: true});
+        }
+      }"""
+    )
+    page.wait_for_timeout(3_100)
+    changes = page.evaluate("window.__changes")
+    assert changes["clock"] >= 3, changes
+    assert changes["offset"] == 0, changes
+    v.assert_clean()
+
+
+def test_the_page_measures_again_and_follows_a_jump_of_the_browser_clock(visit):
+    v = visit(viewport=DESKTOP)
+    v.context.clock.install(time=time.time())
+    page = v.open()
+    first = v.measured()
+    # Two minutes and a bit on the browser's clock alone: the page's next
+    # measurement falls due, and finds the clock that much ahead.
+    v.context.clock.fast_forward("02:01")
+    page.locator('#offset[data-measurements="2"]').wait_for(timeout=MEASURED_WITHIN_MS)
+    m = v.measured()
+    truth, truth_within = browser_clock_ahead_ms(page)
+    assert abs(truth - 121_000) < 1_000, truth
+    assert abs(m["offset_ms"] - truth) <= m["uncertainty_ms"] + truth_within, (m, truth)
+    assert "2\xa0min" in m["text"] and "ahead" in m["text"], m
+    v.assert_clean()
+    FIGURES.append(
+        f"browser clock jumped 121 s (from {first['offset_ms']:+.1f} to {truth:+.1f} ms): "
+        "measured again, "
+        f"{m['offset_ms']:+.3f} ms ± {m['uncertainty_ms']:.3f} ms: {m['text']!r}"
+    )
+
+
 @pytest.mark.parametrize(
     "skew_ms, word", [(5_000, "ahead"), (-3_000, "behind")], ids=["ahead", "behind"]
 )
