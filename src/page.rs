@@ -23,7 +23,7 @@ const SCRIPT: &str = include_str!("page/clock.js");
 macro_rules! policy {
     () => {
         "default-src 'none'; \
-         script-src 'sha256-UvDsDfS1dSZMcdQT10Kh+ITkj4ETYv2DlnXmROOYZ/k='; \
+         script-src 'sha256-FEHWyIJvm1Gj6GtpfriUnt6EENTixumSqMNiV/MwaSY='; \
          style-src 'sha256-K9a7eAG80ft8xA35AW7qKfm6vVbtdIvMZ+T/4XSZcrI='; \
          connect-src 'self'; \
          base-uri 'none'; form-action 'none'; frame-ancestors 'none'"

@@ -1,9 +1,12 @@
 """The real nowd release binary on a free loopback port, and Debian's Chromium
 driven by Playwright (no browser download), for the tests of the page on GET /."""
 
+import json
 import os
 import socket
+import struct
 import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -20,16 +23,52 @@ ARTIFACTS = Path(os.environ.get("NOWD_TEST_ARTIFACTS", ROOT / "target/test-artif
 FIGURES: list[str] = []
 
 
-def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
+NTP_PACKET = struct.Struct("!BBbbII4sQQQQ")
+NTP_UNIX_OFFSET = 2_208_988_800
+
+
+def to_ntp(t: float) -> int:
+    return int((t + NTP_UNIX_OFFSET) * 2**32)
+
+
+def answer_sntp(sock: socket.socket) -> None:
+    """A stratum 1 server on this machine's clock (RFC 4330), enough for nowd
+    to measure its own error bound, so the page shows one."""
+    while True:
+        try:
+            data, peer = sock.recvfrom(512)
+        except OSError:
+            return
+        received = time.time()
+        if len(data) < NTP_PACKET.size:
+            continue
+        origin = NTP_PACKET.unpack_from(data)[10]
+        reply = NTP_PACKET.pack(
+            (4 << 3) | 4, 1, 6, -20, 0x10, 0x20,  # root delay 0.2 ms, dispersion 0.5 ms
+            b"LOCL", to_ntp(received), origin, to_ntp(received), to_ntp(time.time()),
+        )  # fmt: skip
+        sock.sendto(reply, peer)
+
+
 @pytest.fixture(scope="session")
-def nowd_url():
-    """nowd as the unit would run it, but on loopback; its time reference is a
-    loopback port nobody answers on, so nothing leaves the machine."""
+def time_reference():
+    """A loopback SNTP server for nowd: nothing leaves the machine."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        threading.Thread(target=answer_sntp, args=(sock,), daemon=True).start()
+        yield f"127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.fixture(scope="session")
+def nowd_url(time_reference):
+    """nowd as the unit would run it, but on loopback, with its time reference
+    on loopback too."""
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -37,24 +76,29 @@ def nowd_url():
             "--listen",
             f"127.0.0.1:{port}",
             "--time-reference",
-            f"127.0.0.1:{free_port(socket.SOCK_DGRAM)}",
+            time_reference,
             "--log-level",
             "warn",
         ],
         stdin=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
+    # Up and answering, with a measured error bound (its first query is sent
+    # at once, its answer read on the next turn of the loop).
     deadline = time.monotonic() + 5
     while True:
         try:
-            with urllib.request.urlopen(url + "/now", timeout=1) as r:
-                if r.status == 200:
+            request = urllib.request.Request(url + "/now", headers={"Accept": "application/json"})
+            with urllib.request.urlopen(request, timeout=1) as r:
+                if "error_bound_us" in json.load(r)["reference"]:
                     break
         except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
+            if proc.poll() is not None:
                 raise
-            time.sleep(0.02)
+        if time.monotonic() > deadline:
+            proc.kill()
+            raise TimeoutError("nowd did not measure its clock against the reference in 5 s")
+        time.sleep(0.02)
     yield url
     proc.terminate()
     proc.wait(timeout=5)

@@ -2,6 +2,7 @@
 nowd, with the right sign and within the uncertainty it states, ticks on the
 server's time, loads nothing from elsewhere and breaks none of its own policy."""
 
+import re
 import time
 from urllib.parse import urlsplit
 
@@ -16,6 +17,9 @@ NO_SKEW_LIMIT_MS = 250
 # for a loaded machine.
 MEASURED_WITHIN_MS = 15_000
 DESKTOP = {"width": 1280, "height": 800}
+# What the page says of the server's error bound, measured against the loopback
+# reference (conftest.py), with a no-break space before the unit.
+MEASURED_BOUND = re.compile(r"±\d+(\.\d)?\xa0ms against its time source")
 PHONE = {"width": 390, "height": 844}
 
 
@@ -123,6 +127,8 @@ def test_a_browser_with_the_right_time_is_told_its_clock_is_right(visit):
     assert abs(m["offset_ms"]) <= m["uncertainty_ms"], m
     assert m["text"].startswith("Your clock is right"), m
     assert 0 <= shown_clock_behind_real_ms(v.page) <= 1000 + NO_SKEW_LIMIT_MS
+    # The server's state, as the script words it from /now's JSON.
+    assert MEASURED_BOUND.fullmatch(v.page.inner_text("#bound")), v.page.inner_text("#bound")
     v.assert_clean()
     FIGURES.append(
         f"no skew: page reports {m['offset_ms']:+.3f} ms ± {m['uncertainty_ms']:.3f} ms "
@@ -204,7 +210,10 @@ def test_a_skewed_browser_clock_is_measured_with_its_sign_and_within_the_stated_
 
 
 def test_the_page_fits_a_phone_screen(visit, artifacts):
-    v = visit(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
+    # In the dark scheme, so the screenshots show both.
+    v = visit(
+        viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, color_scheme="dark"
+    )
     v.context.clock.install(time=time.time() + 2.4)
     page = v.open()
     v.measured()
@@ -223,5 +232,7 @@ def test_without_javascript_the_page_shows_the_time_it_was_served(visit, artifac
     assert before - 1 <= served <= after, (before, served, after)
     assert "server's time when it sent this page" in page.inner_text("#offset")
     assert page.inner_text("#zone").startswith("UTC, ")
+    # The server's state, as the server words it.
+    assert MEASURED_BOUND.fullmatch(page.inner_text("#bound")), page.inner_text("#bound")
     page.screenshot(path=artifacts / "page-no-javascript.png")
     assert v.errors == [], v.errors
