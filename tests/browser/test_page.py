@@ -152,7 +152,7 @@ def test_the_clock_ticks_outside_the_live_region_which_stays_quiet(visit):
         }
       }"""
     )
-    page.wait_for_timeout(3_100)
+    page.wait_for_timeout(3_500)
     changes = page.evaluate("window.__changes")
     assert changes["clock"] >= 3, changes
     assert changes["offset"] == 0, changes
