@@ -5,6 +5,7 @@
 #   make lint    rustfmt and clippy, warnings are errors
 #   make test    every test in the project; installs what it needs first
 #   make test-vm the image booted as two VMs (qemu), part of make test
+#   make test-browser  the page on GET / in Debian's Chromium (Playwright), part of make test
 #   make bench   nowd against nginx and python http.server, writes docs/BENCHMARKS.md
 #   make capacity  memory per open connection under the unit's bounds (docs/CAPACITY.md)
 #
@@ -16,7 +17,7 @@ BINARY  := target/$(TARGET)/release/nowd
 export NOWD_BINARY := $(CURDIR)/$(BINARY)
 
 .PHONY: all run build lint test test-rust test-container test-healthcheck test-cloudformation \
-        test-image test-vm test-bench bench capacity deps-rust clean
+        test-image test-vm test-bench test-browser bench capacity deps-rust clean
 
 all: build
 
@@ -37,7 +38,7 @@ lint: deps-rust
 	@tools/ensure-apt shellcheck
 	shellcheck .ci/run tools/ensure-apt tools/ensure-venv tests/container-test.sh bench/*.sh  # packer/ lints its own
 
-test: lint test-rust test-container test-healthcheck test-cloudformation test-image test-bench
+test: lint test-rust test-browser test-container test-healthcheck test-cloudformation test-image test-bench
 
 test-rust: build
 	@# Static (static-pie keeps ASLR) and under 1 MiB, as the image and container assume.
@@ -62,6 +63,13 @@ test-image: build
 
 test-vm: build
 	$(MAKE) -C packer test-vm
+
+# Debian's Chromium, driven by Playwright from PyPI; Playwright's own browser
+# download is never run. Screenshots go to $NOWD_TEST_ARTIFACTS (target/test-artifacts).
+test-browser: build
+	@tools/ensure-apt chromium
+	@tools/ensure-venv tests/browser/requirements.txt
+	.venv/bin/python -m pytest -q tests/browser
 
 test-bench: build
 	$(MAKE) -C bench smoke

@@ -2,6 +2,7 @@
 
 use crate::clock::{self, Clock, KernelClock};
 use crate::instance;
+use crate::page;
 use crate::reference::{Reference, Verdict};
 use log::{info, warn};
 use std::io::{self, Write};
@@ -22,6 +23,8 @@ pub struct Answer {
     /// Set where the answer depends on a request header (`Accept` on /now),
     /// so that a cache keeps the variants apart (RFC 9110 12.5.5).
     pub vary: Option<&'static str>,
+    /// Further header lines, each ending in CRLF (the page's security headers).
+    pub headers: &'static str,
 }
 
 impl Answer {
@@ -32,6 +35,7 @@ impl Answer {
             body,
             allow: None,
             vary: None,
+            headers: "",
         }
     }
 }
@@ -39,6 +43,7 @@ impl Answer {
 /// The endpoints nowd serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Route {
+    Page,
     Now,
     Healthz,
 }
@@ -46,6 +51,7 @@ pub enum Route {
 /// Maps a request target to a route; the query string is ignored.
 pub fn route(url: &str) -> Option<Route> {
     match url.split_once('?').map_or(url, |(path, _)| path) {
+        "/" => Some(Route::Page),
         "/now" => Some(Route::Now),
         "/healthz" => Some(Route::Healthz),
         _ => None,
@@ -65,7 +71,7 @@ pub fn answer(
     let Some(route) = route(url) else {
         return Answer::text(
             404,
-            "not found: nowd serves GET /now and GET /healthz\n".into(),
+            "not found: nowd serves GET /, GET /now and GET /healthz\n".into(),
         );
     };
     if !matches!(method, Method::Get | Method::Head) {
@@ -90,11 +96,24 @@ pub fn answer(
                 body: now_json(&now, kernel, &reference.verdict()),
                 allow: None,
                 vary: Some("Accept"),
+                headers: "",
             }
         }
         Route::Now => Answer {
             vary: Some("Accept"),
             ..Answer::text(200, clock.now().rfc3339 + "\n")
+        },
+        Route::Page => Answer {
+            content_type: page::CONTENT_TYPE,
+            headers: page::HEADERS,
+            ..Answer::text(
+                200,
+                page::html(
+                    &clock.now(),
+                    clock::kernel_clock().ok(),
+                    &reference.verdict(),
+                ),
+            )
         },
     }
 }
@@ -294,6 +313,7 @@ impl Responder {
         if let Some(vary) = a.vary {
             let _ = write!(buf, "Vary: {vary}\r\n");
         }
+        buf.extend_from_slice(a.headers.as_bytes());
         if request.is_last_on_connection() {
             buf.extend_from_slice(b"Connection: close\r\n");
         } else if *request.http_version() == HTTPVersion(1, 0) {
@@ -324,7 +344,10 @@ mod tests {
         assert_eq!(route("/now?tz=utc"), Some(Route::Now));
         assert_eq!(route("/healthz"), Some(Route::Healthz));
         assert_eq!(route("/now/"), None);
-        assert_eq!(route("/"), None);
+        assert_eq!(route("/"), Some(Route::Page));
+        assert_eq!(route("/?from=bookmark"), Some(Route::Page));
+        assert_eq!(route("//"), None);
+        assert_eq!(route("/index.html"), None);
     }
 
     #[test]

@@ -12,6 +12,7 @@ mod instance;
 mod limits;
 mod listener;
 mod logger;
+mod page;
 mod reference;
 mod sched;
 mod systemd;

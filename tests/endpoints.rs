@@ -193,7 +193,7 @@ fn other_methods_get_405_with_allow() {
 fn other_paths_get_404() {
     let nowd = Nowd::start();
     for path in [
-        "/",
+        "//",
         "/now/",
         "/NOW",
         "/healthz/x",
