@@ -729,7 +729,7 @@ def check_client_ips_not_preserved(template: dict, scenario: dict) -> list[str]:
     return problems
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def vpc_pattern_errors(pattern: str) -> list[str]:
     """Where `pattern` disagrees with "an RFC 1918 block from /16 to /21":
     tried on every first two octets (as a /16) and on every prefix length."""
@@ -815,7 +815,7 @@ def check_iam_read_only(template: dict, scenario: dict) -> list[str]:
         if "NotAction" in st or "NotResource" in st:
             problems.append(f"{where}: NotAction/NotResource grants by exclusion")
         for action in as_list(st.get("Action", [])):
-            service, _, name = str(action).partition(":")
+            _, _, name = str(action).partition(":")
             if "*" in action or "?" in action:
                 problems.append(f"{where}: wildcard action {action}")
             elif action in SELF_SERVICE_ACTIONS:
@@ -994,7 +994,7 @@ def check_dashboard(template: dict, scenario: dict) -> list[str]:
             problems.append(f"{name}: widget {widget.get('properties', {}).get('title')} is off the page")
         area = {(i, j) for i in range(x, x + w) for j in range(y, y + h)}
         if area & cells:
-            problems.append(f"{name}: widgets overlap at {sorted(area & cells)[0]}")
+            problems.append(f"{name}: widgets overlap at {min(area & cells)}")
         cells |= area
         for namespace, metric, dims in dashboard_metrics(widget):
             seen.add((namespace, metric))
