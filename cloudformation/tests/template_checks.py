@@ -1,11 +1,14 @@
 """Security and shape rules for nowd.yaml, as functions over a parsed template.
+The IAM read-only rules here are also applied to access.yaml's reviewer
+policy (access_checks.py).
 
 Each check takes the template (plain dicts and lists, as cfn-lint's decoder
 reads it, intrinsic functions in their long form: {"Ref": ...},
 {"Fn::If": ...}) and the truth value of every condition, and returns a list
 of violations: empty means the rule holds. `violations()` runs a check once
 for every combination of the template's conditions (two zones or three,
-reviewer user or not, alarm email or not, DNS name or not), so a rule has to hold whatever the parameters.
+alarm email or not, DNS name or not), so a rule has to hold whatever the
+parameters.
 
 The tests in test_policy.py run these on the real template and on altered
 copies of it, to show that each rule can fail.
@@ -26,6 +29,9 @@ from cfnlint.decode import decode
 from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 
 TEMPLATE_PATH = Path(__file__).resolve().parent.parent / "nowd.yaml"
+ACCESS_PATH = TEMPLATE_PATH.parent / "access.yaml"
+# --template-body takes 51,200 bytes; the templates keep 20% of it free.
+MAX_TEMPLATE_BYTES = 40_960
 
 # Any region works for the schema question "does this type take Tags?".
 SCHEMA_REGION = "us-east-1"
@@ -55,6 +61,12 @@ SECRET_WORD_EXCEPTIONS = {"iam:GetAccountPasswordPolicy"}
 GLOBAL_SERVICES = {"iam", "sts", "organizations"}
 
 NO_VALUE = object()
+
+
+def templates_over_size(paths: list[Path]) -> list[str]:
+    """The templates larger than MAX_TEMPLATE_BYTES, with their size."""
+    sizes = {path: path.stat().st_size for path in paths}
+    return [f"{p}: {n} bytes" for p, n in sizes.items() if n > MAX_TEMPLATE_BYTES]
 
 
 # --------------------------------------------------------------- loading
@@ -717,7 +729,7 @@ def check_client_ips_not_preserved(template: dict, scenario: dict) -> list[str]:
     return problems
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def vpc_pattern_errors(pattern: str) -> list[str]:
     """Where `pattern` disagrees with "an RFC 1918 block from /16 to /21":
     tried on every first two octets (as a /16) and on every prefix length."""
@@ -803,7 +815,7 @@ def check_iam_read_only(template: dict, scenario: dict) -> list[str]:
         if "NotAction" in st or "NotResource" in st:
             problems.append(f"{where}: NotAction/NotResource grants by exclusion")
         for action in as_list(st.get("Action", [])):
-            service, _, name = str(action).partition(":")
+            _, _, name = str(action).partition(":")
             if "*" in action or "?" in action:
                 problems.append(f"{where}: wildcard action {action}")
             elif action in SELF_SERVICE_ACTIONS:
@@ -858,43 +870,6 @@ def check_iam_scoped_where_possible(template: dict, scenario: dict) -> list[str]
     return problems
 
 
-def check_stack_reads_scoped_to_this_stack(template: dict, scenario: dict) -> list[str]:
-    res = resources(template, scenario)
-    problems = []
-    for where, st in statements(res):
-        actions = as_list(st.get("Action", []))
-        if any(a.startswith("cloudformation:") for a in actions):
-            if st.get("Resource") != {"Ref": "AWS::StackId"}:
-                problems.append(f"{where}: CloudFormation reads not limited to this stack")
-        if any(a.startswith("ec2:") for a in actions) and not is_everything(st.get("Resource")):
-            tag = st.get("Condition", {}).get("StringEquals", {}).get(
-                "aws:ResourceTag/aws:cloudformation:stack-name"
-            )
-            if tag != {"Ref": "AWS::StackName"}:
-                problems.append(f"{where}: instance reads not limited to this stack's instances")
-    return problems
-
-
-def check_alarm_reads_scoped_to_this_stack(template: dict, scenario: dict) -> list[str]:
-    """Scopable CloudWatch and SNS reads name this stack's alarms (by the
-    stack-name prefix or the target tracking group) and its own topics."""
-    res = resources(template, scenario)
-    topics = set(of_type(res, "AWS::SNS::Topic"))
-    alarm_suffixes = (":alarm:${AWS::StackName}-*", ":alarm:TargetTracking-${AutoScalingGroup}-*")
-    problems = []
-    for where, st in statements(res):
-        actions = as_list(st.get("Action", []))
-        if is_everything(st.get("Resource")):
-            continue
-        for resource in as_list(st.get("Resource")):
-            if any(a.startswith("cloudwatch:") for a in actions):
-                if not (sub_text(resource) or "").endswith(alarm_suffixes):
-                    problems.append(f"{where}: alarm reads on {resource}")
-            if any(a.startswith("sns:") for a in actions) and referenced(resource) not in topics:
-                problems.append(f"{where}: topic reads on {resource}")
-    return problems
-
-
 # ---------------------------------------------------- parameters and tags
 
 
@@ -923,6 +898,125 @@ def check_secrets_no_echo(template: dict, scenario: dict) -> list[str]:
             problems.append(f"{name}: password does not come from a NoEcho parameter")
         if profile.get("PasswordResetRequired") is not True:
             problems.append(f"{name}: first password need not be changed")
+    return problems
+
+
+IAM_TYPES = (
+    "AWS::IAM::Role", "AWS::IAM::User", "AWS::IAM::Group", "AWS::IAM::Policy",
+    "AWS::IAM::ManagedPolicy", "AWS::IAM::InstanceProfile", "AWS::IAM::AccessKey",
+    "AWS::IAM::UserToGroupAddition",
+)
+
+
+def check_no_iam(template: dict, scenario: dict) -> list[str]:
+    """The service stack creates no IAM resource: access is access.yaml's
+    concern, and its CloudFormation service role holds no IAM writes."""
+    res = resources(template, scenario)
+    return [f"{n}: {r['Type']} in the service stack" for n, r in res.items() if r["Type"] in IAM_TYPES]
+
+
+# ------------------------------------------------------------- dashboard
+
+
+def dashboard_body(dashboard: dict, template: dict) -> dict:
+    """The dashboard's JSON with Fn::Sub's variables replaced: parameters by
+    their defaults, the stack's resources by a token naming what they are
+    (REF:X, ATTR:X.Y), pseudo parameters by a fixed value."""
+    body = props(dashboard).get("DashboardBody")
+    if isinstance(body, str):
+        return json.loads(body)
+    text, variables = (body["Fn::Sub"], {}) if isinstance(body["Fn::Sub"], str) else body["Fn::Sub"]
+    params = template.get("Parameters", {})
+
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        if name in variables:
+            target = variables[name]
+            if "Fn::GetAtt" in target:
+                return "ATTR:" + ".".join(as_list(target["Fn::GetAtt"]))
+            return f"REF:{referenced(target)}"
+        if name.startswith("AWS::"):
+            return {"AWS::Region": "us-east-1"}.get(name, name)
+        if name in params:
+            return str(params[name].get("Default", ""))
+        return f"ATTR:{name}" if "." in name else f"REF:{name}"
+
+    return json.loads(re.sub(r"\$\{([^}!]+)\}", value, text))
+
+
+DASHBOARD_METRICS = {
+    ("AWS/NetworkELB", "HealthyHostCount"), ("AWS/NetworkELB", "UnHealthyHostCount"),
+    ("AWS/NetworkELB", "NewFlowCount"), ("AWS/NetworkELB", "ActiveFlowCount"),
+    ("AWS/NetworkELB", "ProcessedBytes"), ("AWS/AutoScaling", "GroupInServiceInstances"),
+    ("AWS/EC2", "CPUUtilization"),
+}
+DASHBOARD_COLUMNS = 24
+# One screen: two rows of 6-unit-high widgets.
+DASHBOARD_ROWS = 12
+
+
+def dashboard_metrics(widget: dict) -> list[tuple[str, str, dict]]:
+    """(namespace, metric, dimensions) of each line, "." and "..." expanded."""
+    out, previous = [], []
+    for line in widget.get("properties", {}).get("metrics", []):
+        fields = [f for f in line if not isinstance(f, dict)]
+        if fields[:1] == ["..."]:
+            fields = previous
+        else:
+            fields = [previous[i] if f == "." and i < len(previous) else f for i, f in enumerate(fields)]
+        previous = fields
+        out.append((fields[0], fields[1], dict(zip(fields[2::2], fields[3::2]))))
+    return out
+
+
+def check_dashboard(template: dict, scenario: dict) -> list[str]:
+    """One page: the load balancer's hosts, flows and bytes on this target
+    group and load balancer, the group's in-service instances (whose group
+    metrics the group publishes) and CPU, and both alarms' states."""
+    res = resources(template, scenario)
+    dashboards = of_type(res, "AWS::CloudWatch::Dashboard")
+    if len(dashboards) != 1:
+        return [f"{len(dashboards)} dashboards, expected one"]
+    (name, dashboard), = dashboards.items()
+    problems = []
+    try:
+        widgets = dashboard_body(dashboard, template)["widgets"]
+    except (ValueError, KeyError, TypeError) as error:
+        return [f"{name}: body is not dashboard JSON: {error}"]
+    lbs = {f"ATTR:{n}.LoadBalancerFullName" for n in of_type(res, "AWS::ElasticLoadBalancingV2::LoadBalancer")}
+    tgs = {f"ATTR:{n}.TargetGroupFullName" for n in of_type(res, "AWS::ElasticLoadBalancingV2::TargetGroup")}
+    groups = of_type(res, "AWS::AutoScaling::AutoScalingGroup")
+    seen = set()
+    cells = set()
+    for widget in widgets:
+        x, y, w, h = (int(widget.get(k, 0)) for k in ("x", "y", "width", "height"))
+        if x + w > DASHBOARD_COLUMNS or y + h > DASHBOARD_ROWS:
+            problems.append(f"{name}: widget {widget.get('properties', {}).get('title')} is off the page")
+        area = {(i, j) for i in range(x, x + w) for j in range(y, y + h)}
+        if area & cells:
+            problems.append(f"{name}: widgets overlap at {min(area & cells)}")
+        cells |= area
+        for namespace, metric, dims in dashboard_metrics(widget):
+            seen.add((namespace, metric))
+            if namespace == "AWS/NetworkELB" and dims.get("LoadBalancer") not in lbs:
+                problems.append(f"{name}: {metric} is not this load balancer's: {dims}")
+            if metric.endswith("HostCount") and dims.get("TargetGroup") not in tgs:
+                problems.append(f"{name}: {metric} is not this target group's: {dims}")
+            if namespace in ("AWS/AutoScaling", "AWS/EC2") and (
+                dims.get("AutoScalingGroupName", "")[4:] not in groups
+            ):
+                problems.append(f"{name}: {metric} is not this group's: {dims}")
+    for missing in sorted(DASHBOARD_METRICS - seen):
+        problems.append(f"{name}: no widget shows {missing[0]} {missing[1]}")
+    shown = {a for wd in widgets if wd.get("type") == "alarm" for a in wd["properties"].get("alarms", [])}
+    wanted = {f"ATTR:{n}.Arn" for n in alarms(res)}
+    if shown != wanted:
+        problems.append(f"{name}: alarm widget shows {sorted(shown)}, not the alarms {sorted(wanted)}")
+    for group_name, group in groups.items():
+        collected = props(group).get("MetricsCollection", [])
+        metrics = [m for c in collected for m in c.get("Metrics", ["GroupInServiceInstances"])]
+        if "GroupInServiceInstances" not in metrics or any(c.get("Granularity") != "1Minute" for c in collected):
+            problems.append(f"{group_name}: does not publish GroupInServiceInstances each minute")
     return problems
 
 
@@ -997,11 +1091,8 @@ ALL_CHECKS = [
     check_health_check_healthz,
     check_client_ips_not_preserved,
     check_vpc_cidr_rfc1918,
-    check_iam_read_only,
-    check_iam_scoped_where_possible,
-    check_stack_reads_scoped_to_this_stack,
-    check_alarm_reads_scoped_to_this_stack,
-    check_secrets_no_echo,
+    check_no_iam,
+    check_dashboard,
     check_only_image_id_required,
     check_tags,
     check_section_order,
