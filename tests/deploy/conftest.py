@@ -23,7 +23,7 @@ SCRIPT = ROOT / "tools" / "deploy"
 # What tools/deploy runs besides the recorded commands.
 SYSTEM_TOOLS = [
     "bash", "env", "jq", "git", "mktemp", "rm", "date", "awk", "grep", "sed", "head",
-    "tr", "sleep", "cat", "dirname", "python3", "printf", "sort", "touch",
+    "tr", "sleep", "cat", "dirname", "python3", "printf", "sort", "touch", "tee", "wc",
 ]  # fmt: skip
 
 RECORDER = """#!{python}
@@ -125,6 +125,7 @@ def rig(tmp_path: Path) -> Rig:
     rig = Rig(tmp=tmp_path, bin=stubs)
     rig.env = {
         "MANIFEST": str(tmp_path / "manifest.json"),
+        "PACKAGES": str(tmp_path / "packages.txt"),
         "HEALTHCHECK": str(stubs / "healthcheck"),
         "VERIFY_PAUSE": "0",
         "GITHUB_OUTPUT": str(tmp_path / "github-output"),

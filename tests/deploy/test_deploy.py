@@ -14,6 +14,7 @@ from pathlib import Path
 from conftest import ROOT, Rig
 
 NO_STACK = "An error occurred (ValidationError) when calling the DescribeStacks operation: Stack with id nowd does not exist\n"  # noqa: E501
+TARGET_GROUP = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/nowd/0123\n"
 RUN = "9a0c7a3e-0000-4000-8000-000000000002"
 
 
@@ -28,6 +29,15 @@ def manifest(new_artifact: str) -> str:
             "last_run_uuid": RUN,
         }
     )
+
+
+PACKER_OUTPUT = """==> nowd.amazon-ebs.nowd: Provisioning with shell script: /tmp/packer-shell1
+    nowd.amazon-ebs.nowd: NOWD-PACKAGES-BEGIN
+    nowd.amazon-ebs.nowd: chrony=4.6.1-3 amd64
+    nowd.amazon-ebs.nowd: nftables=1.1.3-1 amd64
+    nowd.amazon-ebs.nowd: NOWD-PACKAGES-END
+==> nowd.amazon-ebs.nowd: Stopping the source instance...
+"""
 
 
 def lines(result) -> list[str]:
@@ -50,6 +60,7 @@ def parameters(result, *words: str) -> list[dict]:
 def new_stack(rig: Rig) -> None:
     rig.on("describe-stacks", "StackStatus", stderr=NO_STACK, rc=254)
     rig.on("NowUrl", stdout="http://nowd-nlb-1.elb.eu-west-1.amazonaws.com/now\n")
+    rig.on("TargetGroup", stdout=TARGET_GROUP)
 
 
 def test_plumbing_deploy_all_bakes_plans_applies_and_verifies_in_order(rig: Rig) -> None:
@@ -60,6 +71,7 @@ def test_plumbing_deploy_all_bakes_plans_applies_and_verifies_in_order(rig: Rig)
             "path": rig.env["MANIFEST"],
             "text": manifest("eu-west-1:ami-0123456789abcdef0,us-east-1:ami-0fedcba987654321f"),
         },
+        stdout=PACKER_OUTPUT,
     )
     result = rig.run(
         "all", REGION="eu-west-1", CHANGE_SET="nowd-test", ALARM_EMAIL="ops@example.com"
@@ -69,13 +81,13 @@ def test_plumbing_deploy_all_bakes_plans_applies_and_verifies_in_order(rig: Rig)
         index_of(result, "sts get-caller-identity"),
         index_of(result, "cargo build --release --locked"),
         index_of(result, "packer init packer/"),
-        index_of(result, "packer build -var region=eu-west-1 packer/"),
+        index_of(result, "packer build -color=false -var region=eu-west-1 packer/"),
         index_of(result, "create-change-set", "--change-set-type CREATE"),
         index_of(result, "wait change-set-create-complete"),
         index_of(result, "describe-change-set"),
         index_of(result, "execute-change-set", "--change-set-name nowd-test"),
         index_of(result, "wait stack-create-complete", "--stack-name nowd"),
-        index_of(result, "elbv2 wait target-in-service"),
+        index_of(result, "elbv2 wait target-in-service", "targetgroup/nowd/0123"),
         index_of(result, "healthcheck http://nowd-nlb-1.elb.eu-west-1.amazonaws.com/now"),
     ]
     assert order == sorted(order), lines(result)
@@ -86,6 +98,22 @@ def test_plumbing_deploy_all_bakes_plans_applies_and_verifies_in_order(rig: Rig)
     ]
     assert all("--region eu-west-1" in line for line in lines(result) if line.startswith("aws"))
     assert "access" not in " ".join(lines(result)), "no access stack without REVIEWER=1"
+    # What the image contains, from the build's output.
+    packages = Path(rig.env["PACKAGES"]).read_text()
+    assert packages == "chrony=4.6.1-3 amd64\nnftables=1.1.3-1 amd64\n"
+
+
+def test_plumbing_a_build_that_prints_no_package_list_fails_the_bake(rig: Rig) -> None:
+    rig.on("packer build", stdout="==> nowd.amazon-ebs.nowd: done\n")
+    result = rig.run("bake", REGION="eu-west-1")
+    assert result.rc == 1
+    assert "the build printed no package list" in result.stderr
+
+
+def test_plumbing_a_failed_packer_build_fails_the_bake(rig: Rig) -> None:
+    rig.on("packer build", stdout=PACKER_OUTPUT, rc=1)
+    result = rig.run("bake", REGION="eu-west-1")
+    assert result.rc == 1
 
 
 def test_plumbing_cargo_command_is_the_one_make_build_runs(rig: Rig) -> None:
@@ -191,6 +219,7 @@ def test_plumbing_apply_needs_the_change_set_name(rig: Rig) -> None:
 
 def test_plumbing_verify_fails_when_the_healthcheck_never_says_ok(rig: Rig) -> None:
     rig.on("NowUrl", stdout="http://nowd.example.com/now\n")
+    rig.on("TargetGroup", stdout=TARGET_GROUP)
     rig.on("healthcheck", rc=2, stdout="NOWD CRITICAL: offset +2.1s\n")
     result = rig.run("verify", REGION="eu-west-1", VERIFY_ATTEMPTS="3")
     assert result.rc == 1
@@ -200,6 +229,7 @@ def test_plumbing_verify_fails_when_the_healthcheck_never_says_ok(rig: Rig) -> N
 
 def test_plumbing_verify_passes_the_ntp_server_to_the_healthcheck(rig: Rig) -> None:
     rig.on("NowUrl", stdout="http://nowd.example.com/now\n")
+    rig.on("TargetGroup", stdout=TARGET_GROUP)
     result = rig.run("verify", REGION="eu-west-1", NTP_SERVER="pool.ntp.org")
     assert result.rc == 0, result.stderr
     index_of(result, "healthcheck --ntp-server pool.ntp.org http://nowd.example.com/now")
