@@ -14,7 +14,6 @@ from pathlib import Path
 from conftest import ROOT, Rig
 
 NO_STACK = "An error occurred (ValidationError) when calling the DescribeStacks operation: Stack with id nowd does not exist\n"  # noqa: E501
-TARGET_GROUP = "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/nowd/0123\n"
 RUN = "9a0c7a3e-0000-4000-8000-000000000002"
 
 
@@ -60,7 +59,6 @@ def parameters(result, *words: str) -> list[dict]:
 def new_stack(rig: Rig) -> None:
     rig.on("describe-stacks", "StackStatus", stderr=NO_STACK, rc=254)
     rig.on("NowUrl", stdout="http://nowd-nlb-1.elb.eu-west-1.amazonaws.com/now\n")
-    rig.on("TargetGroup", stdout=TARGET_GROUP)
 
 
 def test_plumbing_deploy_all_bakes_plans_applies_and_verifies_in_order(rig: Rig) -> None:
@@ -87,7 +85,6 @@ def test_plumbing_deploy_all_bakes_plans_applies_and_verifies_in_order(rig: Rig)
         index_of(result, "describe-change-set"),
         index_of(result, "execute-change-set", "--change-set-name nowd-test"),
         index_of(result, "wait stack-create-complete", "--stack-name nowd"),
-        index_of(result, "elbv2 wait target-in-service", "targetgroup/nowd/0123"),
         index_of(result, "healthcheck http://nowd-nlb-1.elb.eu-west-1.amazonaws.com/now"),
     ]
     assert order == sorted(order), lines(result)
@@ -219,7 +216,6 @@ def test_plumbing_apply_needs_the_change_set_name(rig: Rig) -> None:
 
 def test_plumbing_verify_fails_when_the_healthcheck_never_says_ok(rig: Rig) -> None:
     rig.on("NowUrl", stdout="http://nowd.example.com/now\n")
-    rig.on("TargetGroup", stdout=TARGET_GROUP)
     rig.on("healthcheck", rc=2, stdout="NOWD CRITICAL: offset +2.1s\n")
     result = rig.run("verify", REGION="eu-west-1", VERIFY_ATTEMPTS="3")
     assert result.rc == 1
@@ -229,7 +225,6 @@ def test_plumbing_verify_fails_when_the_healthcheck_never_says_ok(rig: Rig) -> N
 
 def test_plumbing_verify_passes_the_ntp_server_to_the_healthcheck(rig: Rig) -> None:
     rig.on("NowUrl", stdout="http://nowd.example.com/now\n")
-    rig.on("TargetGroup", stdout=TARGET_GROUP)
     result = rig.run("verify", REGION="eu-west-1", NTP_SERVER="pool.ntp.org")
     assert result.rc == 0, result.stderr
     index_of(result, "healthcheck --ntp-server pool.ntp.org http://nowd.example.com/now")
