@@ -103,4 +103,4 @@ test-deploy:
 lint-workflows:
 	@tools/ensure-venv tools/requirements-workflow-lint.txt
 	.venv/bin/actionlint .github/workflows/*.yml
-	.venv/bin/zizmor --offline --min-severity=informational .github/workflows/
+	.venv/bin/zizmor --offline --persona=pedantic .github/workflows/

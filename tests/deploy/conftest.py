@@ -129,6 +129,7 @@ def rig(tmp_path: Path) -> Rig:
         "HEALTHCHECK": str(stubs / "healthcheck"),
         "VERIFY_PAUSE": "0",
         "GITHUB_OUTPUT": str(tmp_path / "github-output"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "github-step-summary"),
     }
     rig.on("packer version", stdout="Packer v1.11.2\n")
     rig.on("sts get-caller-identity", stdout="arn:aws:iam::123456789012:user/tester\n")

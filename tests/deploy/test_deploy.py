@@ -131,6 +131,10 @@ def test_plumbing_update_keeps_every_other_parameter_with_use_previous_value(rig
         "ParameterKey",
         stdout='["ImageId", "InstanceType", "AlarmEmail", "RetiredParameter"]\n',
     )
+    rig.on(
+        "describe-change-set",
+        stdout="| Modify | LaunchTemplate | AWS::EC2::LaunchTemplate | False |\n",
+    )
     result = rig.run("plan", REGION="eu-west-1", IMAGE_ID="ami-0aaaaaaaaaaaaaaa1", CHANGE_SET="cs1")
     assert result.rc == 0, result.stderr
     assert "--change-set-type UPDATE" in lines(result)[index_of(result, "create-change-set")]
@@ -143,6 +147,8 @@ def test_plumbing_update_keeps_every_other_parameter_with_use_previous_value(rig
         "InstanceType": {"ParameterKey": "InstanceType", "UsePreviousValue": True},
         "AlarmEmail": {"ParameterKey": "AlarmEmail", "UsePreviousValue": True},
     }
+    summary = Path(rig.env["GITHUB_STEP_SUMMARY"]).read_text()
+    assert "### Change set cs1 of nowd" in summary and "| Modify | LaunchTemplate |" in summary
     output = Path(rig.env["GITHUB_OUTPUT"]).read_text()
     assert "change-set=cs1\n" in output and "has-changes=true\n" in output
 
