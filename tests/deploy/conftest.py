@@ -118,7 +118,7 @@ def rig(tmp_path: Path) -> Rig:
     (system / "python3").symlink_to(sys.executable)
     stubs = tmp_path / "bin"
     stubs.mkdir()
-    for tool in ("aws", "packer", "cargo", "healthcheck"):
+    for tool in ("aws", "packer", "cargo", "rustup", "healthcheck"):
         path = stubs / tool
         path.write_text(RECORDER.format(python=sys.executable))
         path.chmod(0o755)

@@ -77,6 +77,7 @@ def test_plumbing_deploy_all_bakes_plans_applies_and_verifies_in_order(rig: Rig)
     assert result.rc == 0, result.stderr
     order = [
         index_of(result, "sts get-caller-identity"),
+        index_of(result, "rustup target add x86_64-unknown-linux-musl"),
         index_of(result, "cargo build --release --locked"),
         index_of(result, "packer init packer/"),
         index_of(result, "packer build -color=false -var region=eu-west-1 packer/"),
