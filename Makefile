@@ -8,6 +8,8 @@
 #   make test-browser  the page on GET / in Debian's Chromium (Playwright), part of make test
 #   make bench   nowd against nginx and python http.server, writes docs/BENCHMARKS.md
 #   make capacity  memory per open connection under the unit's bounds (docs/CAPACITY.md)
+#   make deploy REGION=eu-west-1   bake the AMI, roll it out, verify (docs/DELIVERY.md)
+#   make destroy REGION=eu-west-1  delete the stack (destroy-images: the AMIs)
 #
 # Each part has its own Makefile (healthcheck/, cloudformation/, packer/, bench/),
 # so it can be worked on alone; this one builds the binary and calls them.
@@ -17,7 +19,8 @@ BINARY  := target/$(TARGET)/release/nowd
 export NOWD_BINARY := $(CURDIR)/$(BINARY)
 
 .PHONY: all run build lint test test-rust test-container test-healthcheck test-cloudformation \
-        test-image test-vm test-bench test-browser bench capacity deps-rust clean
+        test-image test-vm test-bench test-browser bench capacity deps-rust clean \
+        deploy destroy destroy-images access test-deploy lint-workflows
 
 all: build
 
@@ -37,8 +40,9 @@ lint: deps-rust
 	cargo clippy --locked --all-targets -- -D warnings
 	@tools/ensure-apt shellcheck
 	shellcheck .ci/run tools/ensure-apt tools/ensure-venv tests/container-test.sh bench/*.sh  # packer/ lints its own
+	$(MAKE) lint-workflows
 
-test: lint test-rust test-browser test-container test-healthcheck test-cloudformation test-image test-bench
+test: lint test-rust test-browser test-container test-healthcheck test-cloudformation test-image test-bench test-deploy
 
 test-rust: build
 	@# Static (static-pie keeps ASLR) and under 1 MiB, as the image and container assume.
@@ -82,3 +86,29 @@ capacity: build
 
 clean:
 	cargo clean
+
+# Delivery (tools/deploy; REGION required; STACK, ALARM_EMAIL, REVIEWER=1,
+# DRY_RUN=1 optional, passed through the environment).
+deploy:
+	tools/deploy all
+
+destroy:
+	tools/deploy destroy
+
+destroy-images:
+	tools/deploy destroy-images
+
+access:
+	tools/deploy access
+
+# Plumbing only: aws, packer and cargo are recorders on PATH. No root.
+test-deploy:
+	@tools/ensure-venv tests/deploy/requirements.txt
+	shellcheck tools/deploy
+	.venv/bin/python -m pytest -q -p no:cacheprovider tests/deploy
+
+# actionlint and zizmor (offline) on every workflow; no root.
+lint-workflows:
+	@tools/ensure-venv tools/requirements-workflow-lint.txt
+	.venv/bin/actionlint .github/workflows/*.yml
+	.venv/bin/zizmor --offline --persona=pedantic .github/workflows/

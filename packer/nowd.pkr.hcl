@@ -6,6 +6,11 @@ locals {
   build_time = formatdate("YYYYMMDD-hhmmss", timestamp())
   binary     = "${path.root}/../target/x86_64-unknown-linux-musl/release/nowd"
   staging    = "/tmp/nowd-image"
+  # Deprecated AMIs drop out of other accounts' listings and are hidden
+  # from a filter's "most recent"; launching one by id (the stack's
+  # ImageId, an instance refresh's rollback) still works
+  # (https://docs.aws.amazon.com/AWSEC2/latest/UserGuide/ami-deprecate.html).
+  deprecate_at = var.deprecate_after_days > 0 ? timeadd(timestamp(), "${var.deprecate_after_days * 24}h") : ""
   tags = merge(var.tags, {
     Name    = "${var.ami_name_prefix}-${var.version}"
     Service = "nowd"
@@ -38,6 +43,7 @@ source "amazon-ebs" "nowd" {
   ami_users       = var.ami_users
   ena_support     = true
   sriov_support   = true
+  deprecate_at    = local.deprecate_at
 
   # Instances launched from the AMI get IMDSv2 only.
   imds_support = "v2.0"
@@ -91,6 +97,17 @@ build {
     inline = ["mkdir -p ${local.staging}/files"]
   }
 
+  # Debian's current packages, security fixes included: Debian publishes
+  # new AMIs at point releases, and the weekly rebuild must not wait for one.
+  provisioner "shell" {
+    execute_command = "chmod +x {{ .Path }}; sudo env {{ .Vars }} {{ .Path }}"
+    inline = [
+      "export DEBIAN_FRONTEND=noninteractive",
+      "apt-get update -qq",
+      "apt-get full-upgrade -y -qq -o Dpkg::Options::=--force-confold",
+    ]
+  }
+
   provisioner "file" {
     sources     = [local.binary, "${path.root}/../systemd/nowd.service"]
     destination = "${local.staging}/"
@@ -114,12 +131,27 @@ build {
     ]
   }
 
+  # What the image contains, every package and version as shipped, printed
+  # between markers: cleanup.sh removed SSH, so nothing can be downloaded
+  # now. tools/deploy bake keeps these lines as packer/packages.txt.
+  provisioner "shell" {
+    inline = [
+      "echo NOWD-PACKAGES-BEGIN",
+      "dpkg-query -W -f='$${Package}=$${Version} $${Architecture}\\n'",
+      "echo NOWD-PACKAGES-END",
+    ]
+  }
+
   post-processor "manifest" {
     output     = "${path.root}/manifest.json"
     strip_path = true
     custom_data = {
-      version    = var.version
-      build_time = local.build_time
+      version         = var.version
+      build_time      = local.build_time
+      source_ami      = build.SourceAMI
+      source_ami_name = build.SourceAMIName
+      deprecate_at    = local.deprecate_at
+      packages        = "packer/packages.txt, kept by tools/deploy bake (the pipeline's build artifact)"
     }
   }
 }

@@ -43,8 +43,14 @@ variable "source_ami_owner" {
 
 variable "source_ami_name_filter" {
   type        = string
-  description = "Name filter of the base AMI (Debian 13 trixie, amd64); the most recent match is used."
+  description = "Name filter of the base AMI (Debian 13 trixie, amd64); the most recent match (Debian's newest point or security release) is used."
   default     = "debian-13-amd64-*"
+}
+
+variable "deprecate_after_days" {
+  type        = number
+  description = "Days until the AMI is deprecated; a weekly rebuild leaves about four current ones. 0: never."
+  default     = 30
 }
 
 variable "ssh_username" {

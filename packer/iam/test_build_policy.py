@@ -48,6 +48,7 @@ BUILD_CALLS = {
     "ec2:CreateImage",                 # step_create_ami
     "ec2:CopyImage", "ec2:DeregisterImage", "ec2:DeleteSnapshot",  # step_ami_region_copy (encrypt_boot)
     "ec2:ModifyImageAttribute",        # step_modify_ami_attributes: imds_support
+    "ec2:EnableImageDeprecation",      # step_enable_deprecation: deprecate_at (untagged yet)
 }
 # Writes that may touch only what the build made: tag Service=nowd.
 TAG_SCOPED = {
