@@ -6,6 +6,7 @@
 #   make test    every test in the project; installs what it needs first
 #   make test-vm the image booted as two VMs (qemu), part of make test
 #   make test-browser  the page on GET / in Debian's Chromium (Playwright), part of make test
+#   make test-docs  every relative link and #heading in the Markdown resolves
 #   make bench   nowd against nginx and python http.server, writes docs/BENCHMARKS.md
 #   make capacity  memory per open connection under the unit's bounds (docs/CAPACITY.md)
 #   make deploy REGION=eu-west-1   bake the AMI, roll it out, verify (docs/DELIVERY.md)
@@ -20,7 +21,7 @@ export NOWD_BINARY := $(CURDIR)/$(BINARY)
 
 .PHONY: all run build lint test test-rust test-container test-healthcheck test-cloudformation \
         test-image test-vm test-bench test-browser bench capacity deps-rust clean \
-        deploy destroy destroy-images access test-deploy lint-workflows
+        deploy destroy destroy-images access test-deploy lint-workflows test-docs
 
 all: build
 
@@ -106,6 +107,11 @@ test-deploy:
 	@tools/ensure-venv tests/deploy/requirements.txt
 	shellcheck tools/deploy
 	.venv/bin/python -m pytest -q -p no:cacheprovider tests/deploy
+
+# Every relative link and #heading in the Markdown resolves; no root, no network.
+test-docs:
+	@tools/ensure-venv tests/docs/requirements.txt
+	.venv/bin/python -m pytest -q -p no:cacheprovider tests/docs
 
 # actionlint and zizmor (offline) on every workflow; no root.
 lint-workflows:

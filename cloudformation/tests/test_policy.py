@@ -4,9 +4,7 @@ catches a template altered to break it."""
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
 
 import pytest
 
@@ -610,65 +608,3 @@ def test_dashboard_shows_each_widget_once():
     assert widgets[4]["properties"]["annotations"]["horizontal"][0]["value"] == 10
     assert TEMPLATE["Outputs"]["DashboardUrl"]["Value"]["Fn::Sub"][0].endswith(
         "#dashboards/dashboard/${Dashboard}")
-
-
-# The manifest query the READMEs give. packer's manifest post-processor
-# writes the amazon plugin's artifact id: "region:ami" per region, sorted
-# and joined with commas (builder/common/artifact.go), so with ami_regions
-# the build's own region need not come first.
-REPO = tc.TEMPLATE_PATH.parent.parent
-MANIFEST_QUERY = re.compile(r"AMI_ID=\$\(jq -r --arg region \"\$REGION\" '([^']+)' packer/manifest\.json\)")
-
-
-def manifest_queries() -> dict[str, list[str]]:
-    found = {}
-    for readme in (REPO / "README.md", tc.TEMPLATE_PATH.parent / "README.md"):
-        found[readme.name if readme.parent == REPO else "cloudformation/README.md"] = [
-            " ".join(q.split()) for q in MANIFEST_QUERY.findall(readme.read_text())
-        ]
-    return found
-
-
-def run_jq(program: str, manifest: dict, region: str) -> str:
-    done = subprocess.run(
-        ["jq", "-r", "--arg", "region", region, program],
-        input=json.dumps(manifest), capture_output=True, text=True, check=True, timeout=10,
-    )
-    return done.stdout
-
-
-def manifest(artifact_id: str) -> dict:
-    return {"builds": [
-        {"name": "nowd", "builder_type": "amazon-ebs", "artifact_id": "eu-west-1:ami-0000000000000000a"},
-        {"name": "nowd", "builder_type": "amazon-ebs", "artifact_id": artifact_id},
-    ], "last_run_uuid": "00000000-0000-0000-0000-000000000000"}
-
-
-def test_readmes_give_one_manifest_query():
-    queries = manifest_queries()
-    # The short path in the top README, the rollout in cloudformation/README.md
-    # (NEW_AMI_ID, same program).
-    assert len(queries["README.md"]) == 1
-    rollout = re.findall(
-        r"NEW_AMI_ID=\$\(jq -r --arg region \"\$REGION\" '([^']+)' packer/manifest\.json\)",
-        (tc.TEMPLATE_PATH.parent / "README.md").read_text(),
-    )
-    assert [" ".join(q.split()) for q in rollout] == queries["README.md"]
-
-
-@pytest.mark.parametrize("artifact_id, region, ami", [
-    ("eu-west-1:ami-0123456789abcdef0", "eu-west-1", "ami-0123456789abcdef0"),
-    # Built in eu-west-1, copied to two more regions: sorted, so not first.
-    ("ap-south-1:ami-0aaaaaaaaaaaaaaaa,eu-west-1:ami-0bbbbbbbbbbbbbbbb,us-east-1:ami-0cccccccccccccccc",
-     "eu-west-1", "ami-0bbbbbbbbbbbbbbbb"),
-    ("ap-south-1:ami-0aaaaaaaaaaaaaaaa,eu-west-1:ami-0bbbbbbbbbbbbbbbb,us-east-1:ami-0cccccccccccccccc",
-     "us-east-1", "ami-0cccccccccccccccc"),
-    # A region that is a prefix of another must not match it.
-    ("us-east-1:ami-0aaaaaaaaaaaaaaaa,us-east-10:ami-0bbbbbbbbbbbbbbbb", "us-east-1", "ami-0aaaaaaaaaaaaaaaa"),
-    # No AMI in that region: nothing, so create-stack fails on an empty ImageId.
-    ("eu-west-1:ami-0123456789abcdef0", "us-west-2", ""),
-])
-def test_manifest_query_picks_the_regions_ami(artifact_id, region, ami):
-    program = manifest_queries()["README.md"][0]
-    assert run_jq(program, manifest(artifact_id), region).strip() == ami
-

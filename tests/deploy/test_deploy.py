@@ -11,6 +11,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 from conftest import ROOT, Rig
 
 NO_STACK = "An error occurred (ValidationError) when calling the DescribeStacks operation: Stack with id nowd does not exist\n"  # noqa: E501
@@ -99,6 +100,70 @@ def test_plumbing_deploy_all_bakes_plans_applies_and_verifies_in_order(rig: Rig)
     # What the image contains, from the build's output.
     packages = Path(rig.env["PACKAGES"]).read_text()
     assert packages == "chrony=4.6.1-3 amd64\nnftables=1.1.3-1 amd64\n"
+
+
+# packer's manifest post-processor writes the amazon plugin's artifact id: "region:ami"
+# per region, sorted and joined with commas, so the build's own region need not come
+# first. The older run has an AMI in every region asked for here, so picking it shows.
+OLDER_RUN = {
+    "packer_run_uuid": "old-run",
+    "artifact_id": "eu-west-1:ami-0000000000000aaa0,us-east-1:ami-0000000000000aaa1,"
+    "us-east-10:ami-0000000000000aaa2,us-west-2:ami-0000000000000aaa3",
+}
+THREE_REGIONS = (
+    "ap-south-1:ami-0aaaaaaaaaaaaaaaa,eu-west-1:ami-0bbbbbbbbbbbbbbbb,"
+    "us-east-1:ami-0cccccccccccccccc"
+)
+# us-east-1 is a prefix of us-east-10, which sorts first.
+PREFIXED = "us-east-10:ami-0bbbbbbbbbbbbbbbb,us-east-1:ami-0aaaaaaaaaaaaaaaa"
+
+
+def plan_from_manifest(rig: Rig, builds: list[dict], region: str):
+    new_stack(rig)
+    Path(rig.env["MANIFEST"]).write_text(json.dumps({"builds": builds, "last_run_uuid": RUN}))
+    return rig.run("plan", REGION=region, CHANGE_SET="cs")
+
+
+@pytest.mark.parametrize(
+    "artifact_id, region, ami",
+    [
+        ("eu-west-1:ami-0123456789abcdef0", "eu-west-1", "ami-0123456789abcdef0"),
+        (THREE_REGIONS, "ap-south-1", "ami-0aaaaaaaaaaaaaaaa"),
+        (THREE_REGIONS, "eu-west-1", "ami-0bbbbbbbbbbbbbbbb"),
+        (THREE_REGIONS, "us-east-1", "ami-0cccccccccccccccc"),
+        (PREFIXED, "us-east-1", "ami-0aaaaaaaaaaaaaaaa"),
+        (PREFIXED, "us-east-10", "ami-0bbbbbbbbbbbbbbbb"),
+    ],
+    ids=["one", "first-of-three", "middle", "last", "prefix-of-another", "prefixed"],
+)
+def test_plumbing_plan_takes_the_regions_ami_from_the_last_packer_run(
+    rig: Rig, artifact_id: str, region: str, ami: str
+) -> None:
+    result = plan_from_manifest(
+        rig, [OLDER_RUN, {"packer_run_uuid": RUN, "artifact_id": artifact_id}], region
+    )
+    assert result.rc == 0, result.stderr
+    assert parameters(result, "create-change-set") == [
+        {"ParameterKey": "ImageId", "ParameterValue": ami}
+    ]
+
+
+def test_plumbing_the_last_run_is_chosen_by_its_id_not_its_place(rig: Rig) -> None:
+    # last_run_uuid names the run, wherever its build stands in the list.
+    newest = {"packer_run_uuid": RUN, "artifact_id": "eu-west-1:ami-0123456789abcdef0"}
+    result = plan_from_manifest(rig, [newest, OLDER_RUN], "eu-west-1")
+    assert result.rc == 0, result.stderr
+    assert parameters(result, "create-change-set")[0]["ParameterValue"] == "ami-0123456789abcdef0"
+
+
+@pytest.mark.parametrize("region", ["us-west-2", "eu-west-2"])
+def test_plumbing_a_region_missing_from_the_last_run_fails_the_plan(rig: Rig, region: str) -> None:
+    # us-west-2 has an AMI in the older run only; eu-west-2 in none.
+    newest = {"packer_run_uuid": RUN, "artifact_id": THREE_REGIONS}
+    result = plan_from_manifest(rig, [OLDER_RUN, newest], region)
+    assert result.rc == 1
+    assert f"has no AMI for {region} in its last run" in result.stderr
+    assert not any("create-change-set" in line for line in lines(result))
 
 
 def test_plumbing_a_build_that_prints_no_package_list_fails_the_bake(rig: Rig) -> None:
