@@ -125,7 +125,11 @@ class Server:
         with open(self.log, "wb") as log:
             t0 = time.perf_counter()
             self.proc = spawn_on_cpu(
-                cmd, SERVER_CPU, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                cmd,
+                SERVER_CPU,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
                 env=dict(os.environ, TZ="UTC"),
             )
         return t0
@@ -161,8 +165,15 @@ class Nowd(Server):
     def command(self):
         # Its clock probe goes to a loopback port nobody answers on, not to
         # 169.254.169.123: the bench sends nothing beyond loopback.
-        return [str(self.binary), "--listen", f"127.0.0.1:{self.port}", "--log-level", "warn",
-                "--time-reference", "127.0.0.1:9"]
+        return [
+            str(self.binary),
+            "--listen",
+            f"127.0.0.1:{self.port}",
+            "--log-level",
+            "warn",
+            "--time-reference",
+            "127.0.0.1:9",
+        ]
 
 
 class Nginx(Server):
@@ -418,11 +429,18 @@ class Scenario:
 def run_wrk(port, scenario, seconds):
     """One bounded wrk run; returns the figures its done() script prints."""
     cmd = [
-        "taskset", "-c", str(CLIENT_CPU), "wrk",
-        "-t", str(min(WRK_THREADS, scenario.connections)),
-        "-c", str(scenario.connections),
-        "-d", f"{seconds}s",
-        "-s", str(HERE / "report.lua"),
+        "taskset",
+        "-c",
+        str(CLIENT_CPU),
+        "wrk",
+        "-t",
+        str(min(WRK_THREADS, scenario.connections)),
+        "-c",
+        str(scenario.connections),
+        "-d",
+        f"{seconds}s",
+        "-s",
+        str(HERE / "report.lua"),
         *scenario.wrk_args(),
         f"http://127.0.0.1:{port}/now",
     ]
@@ -518,12 +536,13 @@ def describe_machine(nowd_binary):
             break
     mem_kib = proc_meminfo_kib("MemTotal")
     git = first_line(["git", "-C", str(HERE.parent), "describe", "--always", "--dirty"])
+    version = first_line([str(nowd_binary), "--version"])
     return {
         "CPU": f"{cpu}, {os.cpu_count()} cores",
         "Memory": f"{mem_kib / 1024 / 1024:.1f} GiB",
         "Kernel": f"Linux {platform.release()}",
         "OS": os_name(),
-        "nowd": f"{first_line([str(nowd_binary), '--version'])} (git {git}), musl static release build",
+        "nowd": f"{version} (git {git}), musl static release build",
         "nginx": first_line(["nginx", "-v"]).replace("nginx version: ", ""),
         "wrk": re.sub(r"\s*\[.*", "", first_line(["wrk", "-v"])),
         "Python": f"{platform.python_implementation()} {platform.python_version()}",
@@ -582,29 +601,58 @@ def results_table(res, scenarios):
 
     def row(figure, better, values, fmt, ratios=True):
         v = [values.get(n) for n in names]
-        rows.append((
-            figure, better, *(fmt(x) for x in v),
-            ratio(v[0], v[1]) if ratios else "—",
-            ratio(v[0], v[2]) if ratios else "—",
-        ))
+        rows.append(
+            (
+                figure,
+                better,
+                *(fmt(x) for x in v),
+                ratio(v[0], v[1]) if ratios else "—",
+                ratio(v[0], v[2]) if ratios else "—",
+            )
+        )
 
     for sc in scenarios:
         s = {n: summarize(res["runs"], n, sc.name) for n in names}
         row(f"{sc.name}: requests/s", "higher", {n: s[n]["rps"] for n in names}, fmt_int)
         row(f"{sc.name}: p50 latency, ms", "lower", {n: s[n]["p50"] for n in names}, fmt_ms)
         row(f"{sc.name}: p99 latency, ms", "lower", {n: s[n]["p99"] for n in names}, fmt_ms)
-        row(f"{sc.name}: errors", "lower", {n: s[n]["errors"] for n in names}, fmt_int, ratios=False)
-        row(f"{sc.name}: server CPU per request, µs", "lower", {n: s[n]["cpu_us"] for n in names},
-            lambda v: "—" if v is None else f"{v:.1f}")
+        row(
+            f"{sc.name}: errors", "lower", {n: s[n]["errors"] for n in names}, fmt_int, ratios=False
+        )
+        row(
+            f"{sc.name}: server CPU per request, µs",
+            "lower",
+            {n: s[n]["cpu_us"] for n in names},
+            lambda v: "—" if v is None else f"{v:.1f}",
+        )
     row("peak RSS under load, KiB", "lower", res["peak_rss"], fmt_int)
     row("idle RSS after start, KiB", "lower", res["idle_rss"], fmt_int)
-    row(f"RSS with {res['idle_connections']:,} idle connections, KiB", "lower",
-        res["conn_rss"], fmt_int)
-    row(f"burst of {res['burst_connections']} new connections: unanswered after {BURST_WAIT:g} s",
-        "lower", res["burst_stalled"], fmt_int, ratios=False)
-    row("answers `Connection: close` when closing", "yes", res["says_close"],
-        lambda v: "yes" if v else "no", ratios=False)
-    row("start to first answer, ms", "lower", res["start_ms"], lambda v: "—" if v is None else f"{v:.2f}")
+    row(
+        f"RSS with {res['idle_connections']:,} idle connections, KiB",
+        "lower",
+        res["conn_rss"],
+        fmt_int,
+    )
+    row(
+        f"burst of {res['burst_connections']} new connections: unanswered after {BURST_WAIT:g} s",
+        "lower",
+        res["burst_stalled"],
+        fmt_int,
+        ratios=False,
+    )
+    row(
+        "answers `Connection: close` when closing",
+        "yes",
+        res["says_close"],
+        lambda v: "yes" if v else "no",
+        ratios=False,
+    )
+    row(
+        "start to first answer, ms",
+        "lower",
+        res["start_ms"],
+        lambda v: "—" if v is None else f"{v:.2f}",
+    )
     row("binary size, KiB", "lower", res["binary_kib"], fmt_int)
     return rows
 
@@ -617,21 +665,42 @@ def targets(res, scenarios):
         nowd = summarize(res["runs"], "nowd", sc.name)
         nginx = summarize(res["runs"], "nginx", sc.name)
         r = nowd["rps"] / nginx["rps"]
-        out.append((f"{sc.name}: requests/s at least 0.5x nginx (stretch 1.0x)",
-                    f"{r:.2f}x", "met (stretch met)" if r >= 1.0 else "met" if r >= 0.5 else "not met"))
-        out.append((f"{sc.name}: no errors", f"{nowd['errors']}",
-                    "met" if nowd["errors"] == 0 else "not met"))
+        out.append(
+            (
+                f"{sc.name}: requests/s at least 0.5x nginx (stretch 1.0x)",
+                f"{r:.2f}x",
+                "met (stretch met)" if r >= 1.0 else "met" if r >= 0.5 else "not met",
+            )
+        )
+        out.append(
+            (
+                f"{sc.name}: no errors",
+                f"{nowd['errors']}",
+                "met" if nowd["errors"] == 0 else "not met",
+            )
+        )
     p99 = summarize(res["runs"], "nowd", keepalive[0].name)["p99"]
-    out.append((f"{keepalive[0].name}: p99 under 2 ms", f"{p99 / 1000:.3f} ms",
-                "met" if p99 < 2000 else "not met"))
+    out.append(
+        (
+            f"{keepalive[0].name}: p99 under 2 ms",
+            f"{p99 / 1000:.3f} ms",
+            "met" if p99 < 2000 else "not met",
+        )
+    )
     idle = res["idle_rss"]["nowd"]
     out.append(("idle RSS under 1 MiB", f"{idle:,} KiB", "met" if idle < 1024 else "not met"))
     conn = res["conn_rss"]["nowd"]
-    out.append((f"RSS with {res['idle_connections']:,} idle connections under 16 MiB",
-                f"{conn:,} KiB", "met" if conn < 16 * 1024 else "not met"))
+    out.append(
+        (
+            f"RSS with {res['idle_connections']:,} idle connections under 16 MiB",
+            f"{conn:,} KiB",
+            "met" if conn < 16 * 1024 else "not met",
+        )
+    )
     start = res["start_ms"]["nowd"]
-    out.append(("start to first answer under 10 ms", f"{start:.2f} ms",
-                "met" if start < 10 else "not met"))
+    out.append(
+        ("start to first answer under 10 ms", f"{start:.2f} ms", "met" if start < 10 else "not met")
+    )
     return out
 
 
@@ -643,12 +712,16 @@ def md_table(header, rows):
 
 def markdown(res, scenarios, cfg):
     m = res["machine"]
-    pin = (f"Each server runs on CPU {SERVER_CPU} and wrk ({WRK_THREADS} thread) and the driver "
-           f"on CPU {CLIENT_CPU} (taskset / sched_setaffinity), so a server has one core to itself "
-           f"and never competes with its load generator." if res["pinned"] else
-           "This machine has one core: servers and wrk share it (no pinning).")
+    pin = (
+        f"Each server runs on CPU {SERVER_CPU} and wrk ({WRK_THREADS} thread) and the driver "
+        f"on CPU {CLIENT_CPU} (taskset / sched_setaffinity), so a server has one core to itself "
+        f"and never competes with its load generator."
+        if res["pinned"]
+        else "This machine has one core: servers and wrk share it (no pinning)."
+    )
     out = [
-        "# Benchmarks" + (" (smoke run: tiny budget, not figures to quote)" if cfg["smoke"] else ""),
+        "# Benchmarks"
+        + (" (smoke run: tiny budget, not figures to quote)" if cfg["smoke"] else ""),
         "",
         "nowd against nginx, the server a user would put in its place, and Python's",
         "`http.server`, the naive baseline. Everything on loopback (127.0.0.1).",
@@ -666,8 +739,10 @@ def markdown(res, scenarios, cfg):
         "rounds. The ratio columns are nowd's figure divided by the other's; the `better` "
         "column says which way is good.",
         "",
-        md_table(("figure", "better", "nowd", "nginx", "python", "nowd/nginx", "nowd/python"),
-                 results_table(res, scenarios)),
+        md_table(
+            ("figure", "better", "nowd", "nginx", "python", "nowd/nginx", "nowd/python"),
+            results_table(res, scenarios),
+        ),
         "",
         "## Targets",
         "",
@@ -677,13 +752,13 @@ def markdown(res, scenarios, cfg):
         "## Method",
         "",
         f"- {pin}",
-        f"- Load: wrk with a Lua `done()` script (`bench/report.lua`) that reports requests, "
-        f"latency percentiles and errors (socket errors plus non-2xx/3xx answers). Scenarios: "
+        "- Load: wrk with a Lua `done()` script (`bench/report.lua`) that reports requests, "
+        "latency percentiles and errors (socket errors plus non-2xx/3xx answers). Scenarios: "
         + ", ".join(f"`{sc.name}`" for sc in scenarios)
         + "; `close` sends `Connection: close`, so every request opens a new connection. "
-        f"Rounds are interleaved: each round runs every scenario against every server, in an "
-        f"order rotated each round, so drift hits all three alike. All three servers stay up "
-        f"through the load runs; the idle ones use no CPU.",
+        "Rounds are interleaved: each round runs every scenario against every server, in an "
+        "order rotated each round, so drift hits all three alike. All three servers stay up "
+        "through the load runs; the idle ones use no CPU.",
         "- Server CPU per request: the answering process's user plus system CPU time "
         "(/proc/PID/stat, all threads) over a wrk run, divided by the requests it answered. "
         "Unlike requests/s it does not depend on whether wrk kept the server's core busy "
@@ -700,7 +775,7 @@ def markdown(res, scenarios, cfg):
         f"- Burst: a fresh process; the driver opens {res['burst_connections']} connections back "
         f"to back, each sending `GET /now` at once, and counts those with no answer after "
         f"{BURST_WAIT:g} s.",
-        "- nginx 1 worker, access log off, `return 200 \"$time_iso8601\\n\"` "
+        '- nginx 1 worker, access log off, `return 200 "$time_iso8601\\n"` '
         "(`bench/nginx.conf.in`), `keepalive_requests` lifted so keep-alive stays keep-alive. "
         "Its answer has whole seconds; nowd's has microseconds.",
         "- python: `ThreadingHTTPServer` with an HTTP/1.1 `BaseHTTPRequestHandler` "
@@ -721,14 +796,37 @@ def markdown(res, scenarios, cfg):
         "## Every run",
         "",
         md_table(
-            ("round", "scenario", "server", "requests/s", "p50 ms", "p99 ms", "p99.9 ms",
-             "CPU µs/request", "kernel share", "server core busy", "others' CPU", "errors"),
-            [(r["round"], r["scenario"], r["server"], fmt_int(r["rps"]), fmt_ms(r["p50_us"]),
-              fmt_ms(r["p99_us"]), fmt_ms(r["p999_us"]), f"{r['cpu_us']:.1f}",
-              f"{100 * r['sys_share']:.0f}%", f"{100 * r['cpu_busy']:.0f}%",
-              f"{100 * r['others_cores']:.0f}%",
-              f"{r['errors']}" + (f" ({error_detail(r)})" if r["errors"] else ""))
-             for r in res["runs"]],
+            (
+                "round",
+                "scenario",
+                "server",
+                "requests/s",
+                "p50 ms",
+                "p99 ms",
+                "p99.9 ms",
+                "CPU µs/request",
+                "kernel share",
+                "server core busy",
+                "others' CPU",
+                "errors",
+            ),
+            [
+                (
+                    r["round"],
+                    r["scenario"],
+                    r["server"],
+                    fmt_int(r["rps"]),
+                    fmt_ms(r["p50_us"]),
+                    fmt_ms(r["p99_us"]),
+                    fmt_ms(r["p999_us"]),
+                    f"{r['cpu_us']:.1f}",
+                    f"{100 * r['sys_share']:.0f}%",
+                    f"{100 * r['cpu_busy']:.0f}%",
+                    f"{100 * r['others_cores']:.0f}%",
+                    f"{r['errors']}" + (f" ({error_detail(r)})" if r["errors"] else ""),
+                )
+                for r in res["runs"]
+            ],
         ),
         "",
     ]
@@ -745,22 +843,30 @@ def capacity_note(res, scenarios):
         nowd = summarize(res["runs"], "nowd", name)["cpu_us"]
         nginx = summarize(res["runs"], "nginx", name)["cpu_us"]
         ratios.append(f"{name}: {nginx / nowd:.2f}x")
-    note = ("Measured by server CPU per request, which depends far less than requests/s on wrk "
-            "and on the rest of the machine, nowd's keep-alive capacity on one core is this "
-            "fraction of nginx's: "
-            f"{', '.join(ratios)}.")
-    busy = [r["cpu_busy"] for r in res["runs"] if r["server"] == "nginx" and r["scenario"] in keepalive]
+    note = (
+        "Measured by server CPU per request, which depends far less than requests/s on wrk "
+        "and on the rest of the machine, nowd's keep-alive capacity on one core is this "
+        "fraction of nginx's: "
+        f"{', '.join(ratios)}."
+    )
+    busy = [
+        r["cpu_busy"] for r in res["runs"] if r["server"] == "nginx" and r["scenario"] in keepalive
+    ]
     if busy and statistics.median(busy) < 0.9:
-        note += (f" nginx's worker was {100 * statistics.median(busy):.0f}% busy in the median "
-                 "keep-alive run: wrk, on its one core, set the pace there, so the requests/s "
-                 "ratio flatters nowd.")
+        note += (
+            f" nginx's worker was {100 * statistics.median(busy):.0f}% busy in the median "
+            "keep-alive run: wrk, on its one core, set the pace there, so the requests/s "
+            "ratio flatters nowd."
+        )
     return [note, ""]
 
 
 def others_summary(runs):
     shares = [r["others_cores"] for r in runs]
-    return (f"{100 * statistics.mean(shares):.0f}% of a core on average "
-            f"(at most {100 * max(shares):.0f}% in one run)")
+    return (
+        f"{100 * statistics.mean(shares):.0f}% of a core on average "
+        f"(at most {100 * max(shares):.0f}% in one run)"
+    )
 
 
 def fmt_load(load):
@@ -772,15 +878,19 @@ def close_note(res):
     if not silent:
         return []
     verb = "closes" if len(silent) == 1 else "close"
-    return [f"- {' and '.join(silent)} {verb} the connection after a `Connection: close` request "
-            "without answering `Connection: close`. wrk then sends its next request on the "
-            "closed connection, counts a read error and reconnects: in the `close` scenario "
-            "such a server shows about one read error per request, though every answer was "
-            "delivered."]
+    return [
+        f"- {' and '.join(silent)} {verb} the connection after a `Connection: close` request "
+        "without answering `Connection: close`. wrk then sends its next request on the "
+        "closed connection, counts a read error and reconnects: in the `close` scenario "
+        "such a server shows about one read error per request, though every answer was "
+        "delivered."
+    ]
 
 
 def error_detail(r):
-    return ", ".join(f"{k} {r[k]}" for k in ("connect", "read", "write", "status", "timeout") if r[k])
+    return ", ".join(
+        f"{k} {r[k]}" for k in ("connect", "read", "write", "status", "timeout") if r[k]
+    )
 
 
 # --- Main ------------------------------------------------------------------
@@ -805,7 +915,11 @@ def main():
         sys.exit(f"bench: no nowd binary at {args.nowd} (run make build)")
     if args.smoke:
         rounds, seconds, idle_count, repeats = (
-            SMOKE_ROUNDS, SMOKE_WRK_SECONDS, SMOKE_IDLE_CONNECTIONS, SMOKE_START_REPEATS)
+            SMOKE_ROUNDS,
+            SMOKE_WRK_SECONDS,
+            SMOKE_IDLE_CONNECTIONS,
+            SMOKE_START_REPEATS,
+        )
         burst_count = SMOKE_BURST_CONNECTIONS
         keepalive, close = SMOKE_KEEPALIVE_CONNECTIONS, SMOKE_CLOSE_CONNECTIONS
     else:
@@ -828,13 +942,17 @@ def main():
         nowd = Nowd(workdir, args.nowd.resolve())
         servers = [nowd, Nginx(workdir), Python(workdir)]
         res = {
-            "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
             "machine": describe_machine(nowd.binary),
             "pinned": pinned,
             "idle_connections": idle_count,
             "burst_connections": burst_count,
-            "start_ms": {}, "idle_rss": {}, "conn_rss": {}, "burst_stalled": {},
-            "says_close": {}, "load_before": os.getloadavg(),
+            "start_ms": {},
+            "idle_rss": {},
+            "conn_rss": {},
+            "burst_stalled": {},
+            "says_close": {},
+            "load_before": os.getloadavg(),
             "binary_kib": {
                 "nowd": nowd.binary.stat().st_size / 1024,
                 "nginx": Path(shutil.which("nginx")).stat().st_size / 1024,
@@ -843,7 +961,9 @@ def main():
         print(f"== start to first answer and idle RSS ({repeats} starts each)", flush=True)
         for s in servers:
             res["start_ms"][s.name], res["idle_rss"][s.name] = measure_start_and_idle(s, repeats)
-            print(f"  {s.name:<6} {res['start_ms'][s.name]:.2f} ms, {res['idle_rss'][s.name]:,} KiB")
+            print(
+                f"  {s.name:<6} {res['start_ms'][s.name]:.2f} ms, {res['idle_rss'][s.name]:,} KiB"
+            )
         nginx = servers[1]
         measure_start(nginx)
         res["nginx_master_rss"] = proc_status_kib(nginx.proc.pid, "VmRSS")
@@ -862,18 +982,27 @@ def main():
         print(f"== a burst of {burst_count} new connections", flush=True)
         for s in servers:
             res["burst_stalled"][s.name] = measure_burst(s, burst_count)
-            print(f"  {s.name:<6} {res['burst_stalled'][s.name]} unanswered after {BURST_WAIT} s",
-                  flush=True)
+            print(
+                f"  {s.name:<6} {res['burst_stalled'][s.name]} unanswered after {BURST_WAIT} s",
+                flush=True,
+            )
 
-        print(f"== load: {rounds} rounds x {len(scenarios)} scenarios x 3 servers, {seconds} s each",
-              flush=True)
+        print(
+            f"== load: {rounds} rounds x {len(scenarios)} scenarios x 3 servers, {seconds} s each",
+            flush=True,
+        )
         quiet = QuietWait(SMOKE_QUIET_BUDGET if args.smoke else QUIET_BUDGET)
         res["runs"], res["peak_rss"] = measure_load(servers, scenarios, rounds, seconds, quiet)
         res["quiet_waited"] = quiet.waited
         res["load_after"] = os.getloadavg()
 
-    cfg = {"rounds": rounds, "seconds": seconds, "start_repeats": repeats,
-           "command": args.command, "smoke": args.smoke}
+    cfg = {
+        "rounds": rounds,
+        "seconds": seconds,
+        "start_repeats": repeats,
+        "command": args.command,
+        "smoke": args.smoke,
+    }
     report = markdown(res, scenarios, cfg)
     print()
     print(report)
@@ -884,10 +1013,16 @@ def main():
     print(f"bench: done in {time.monotonic() - started:.0f} s")
 
     if args.smoke:
-        failures = [f"{r['server']} {r['scenario']}: {r['errors']} errors ({error_detail(r)})"
-                    for r in res["runs"] if r["errors"] and "keep-alive" in r["scenario"]]
-        failures += [f"nowd answered no requests in {r['scenario']}"
-                     for r in res["runs"] if r["server"] == "nowd" and r["requests"] == 0]
+        failures = [
+            f"{r['server']} {r['scenario']}: {r['errors']} errors ({error_detail(r)})"
+            for r in res["runs"]
+            if r["errors"] and "keep-alive" in r["scenario"]
+        ]
+        failures += [
+            f"nowd answered no requests in {r['scenario']}"
+            for r in res["runs"]
+            if r["server"] == "nowd" and r["requests"] == 0
+        ]
         if failures:
             print("smoke: FAILED\n  " + "\n  ".join(failures), file=sys.stderr)
             return 1
