@@ -35,6 +35,10 @@ from pathlib import Path
 import capacity_report
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "testing"))
+
+from nowd_testing import free_port  # noqa: E402 - after the path above
+
 UNIT = HERE.parent / "systemd" / "nowd.service"
 DATA = HERE / "capacity.json"
 IMAGE_SOURCE = "make test-vm: test_an_open_connection_costs_what_the_capacity_arithmetic_assumes"
@@ -135,12 +139,6 @@ class Cgroup:
                     break
                 except OSError:
                     time.sleep(0.1)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fresh_get(port, timeout=2.0):

@@ -2,8 +2,8 @@
 
 TimeServer is an HTTP server (http.server in a thread) whose clock is off by a
 known skew; RawServer answers TCP connections with whatever a test wants
-(nothing, garbage, a trickle); SntpResponder is an SNTP server with a known
-offset. The healthcheck itself runs as a subprocess, like cron runs it.
+(nothing, garbage, a trickle); SntpResponder (testing/nowd_testing.py) is an
+SNTP server with a known offset. The healthcheck itself runs as a subprocess, like cron runs it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import http.server
 import json
 import os
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from nowd_testing import SntpResponder
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent  # healthcheck/
@@ -240,85 +240,9 @@ def raw_server():
         server.close()
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
 # --------------------------------------------------------------------------
-# SNTP responder
+# SNTP responders
 # --------------------------------------------------------------------------
-
-NTP_PACKET = struct.Struct("!BBbbII4sQQQQ")
-NTP_EPOCH_OFFSET_S = 2_208_988_800
-
-
-def to_ntp(t: float) -> int:
-    seconds = int(t)
-    return ((seconds + NTP_EPOCH_OFFSET_S) % (1 << 32)) << 32 | int((t - seconds) * (1 << 32))
-
-
-class SntpResponder:
-    """An SNTP server on a loopback ephemeral UDP port, its clock off by offset.
-
-    mode: "ok", "silent" (never answers), "bad-origin" (answers, but not to
-    the request sent), "unsynchronised" (leap indicator 3), "kiss" (stratum 0).
-    """
-
-    def __init__(self, offset: float = 0.0, mode: str = "ok", host: str = "127.0.0.1") -> None:
-        self.offset, self.mode = offset, mode
-        self.sock = socket.socket(
-            socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_DGRAM
-        )
-        self.sock.bind((host, 0))
-        self.port = self.sock.getsockname()[1]
-        self.spec = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
-        self.queries = 0
-        self.transmits: list[int] = []  # the transmit timestamp of each request
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                data, peer = self.sock.recvfrom(512)
-            except OSError:
-                return
-            received = time.time() + self.offset
-            self.queries += 1
-            if self.mode == "silent" or len(data) < NTP_PACKET.size:
-                continue
-            request = NTP_PACKET.unpack_from(data)
-            self.transmits.append(request[10])
-            leap, stratum, ref_id = 0, 2, b"TEST"
-            origin = request[10]  # the client's transmit timestamp, echoed
-            if self.mode == "bad-origin":
-                origin ^= 1 << 40
-            elif self.mode == "unsynchronised":
-                leap = 3
-            elif self.mode == "kiss":
-                stratum, ref_id = 0, b"RATE"
-            reply = NTP_PACKET.pack(
-                (leap << 6) | (4 << 3) | 4,
-                stratum,
-                6,
-                -20,
-                0x0000_0010,
-                0x0000_0020,  # root delay and dispersion: 0.2 ms, 0.5 ms
-                ref_id,
-                to_ntp(received - 10),
-                origin,
-                to_ntp(received),
-                to_ntp(time.time() + self.offset),
-            )
-            try:
-                self.sock.sendto(reply, peer)
-            except OSError:
-                return
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture

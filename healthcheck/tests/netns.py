@@ -16,56 +16,25 @@ nothing is added to the host's own network. Needs root.
 
 from __future__ import annotations
 
-import ctypes
-import os
 import secrets
 import shutil
 import socket
 import subprocess
 import tempfile
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
 
-T = TypeVar("T")
+from nowd_testing import in_netns
 
 SERVER_ADDRESS = "10.111.0.1"
 CLIENT_ADDRESS = "10.111.0.2"
 NAME = "nlb.test"
 AAAA = ("2001:db8:11::1", "2001:db8:11::2")  # documentation prefix: never routed
 NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
-CLONE_NEWNET = 0x40000000
-
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def sh(*argv: str) -> None:
     subprocess.run(argv, check=True, capture_output=True, timeout=30)
-
-
-def in_netns(name: str, work: Callable[[], T]) -> T:
-    """work() in a thread that has entered the namespace: the sockets it makes
-    (a listening one, say) stay in that namespace, whoever uses them later."""
-    outcome: dict = {}
-
-    def runner() -> None:
-        try:
-            with open(f"/run/netns/{name}") as handle:
-                if _libc.setns(handle.fileno(), CLONE_NEWNET) != 0:
-                    error = ctypes.get_errno()
-                    raise OSError(error, f"setns {name}: {os.strerror(error)}")
-            outcome["value"] = work()
-        except BaseException as error:  # noqa: BLE001 - handed to the caller
-            outcome["error"] = error
-
-    thread = threading.Thread(target=runner)
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
 
 
 class Site:

@@ -12,6 +12,7 @@ import pytest
 from conftest import run_check, start_check
 from nowd_healthcheck import CRITICAL, OK, WARNING, cli, sampling, sntp
 from nowd_healthcheck.judging import Threshold, judge_offset
+from nowd_testing import NTP_EPOCH_OFFSET_S
 
 
 @pytest.mark.parametrize(
@@ -178,6 +179,11 @@ def test_offset_is_from_the_midpoint():
     # Centred on the microsecond the timestamp stands for: [S, S + 1 us).
     assert sample.offset_s == pytest.approx(0.3000005)
     assert sample.uncertainty_s == pytest.approx(0.0020005)
+
+
+def test_the_ntp_epoch_is_the_one_the_test_servers_use():
+    # 1900 to 1970: the check's constant against the one worked out from the calendar.
+    assert sntp.NTP_EPOCH_OFFSET_S == NTP_EPOCH_OFFSET_S
 
 
 @pytest.mark.parametrize("ns", [0, 1_795_301_362_123_456_789, 2_085_978_496 * 10**9 + 5])

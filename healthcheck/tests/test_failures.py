@@ -6,7 +6,8 @@ import socket
 import threading
 
 import pytest
-from conftest import free_port, run_check
+from conftest import run_check
+from nowd_testing import free_port
 
 
 def test_http_500(time_server):

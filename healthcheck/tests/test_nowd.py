@@ -18,7 +18,8 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import PROJECT, free_port, ipv6_loopback_available, run_check
+from conftest import PROJECT, ipv6_loopback_available, run_check
+from nowd_testing import free_port
 
 DEFAULT_BINARY = PROJECT.parent / "target" / "x86_64-unknown-linux-musl" / "release" / "nowd"
 OFFSET_LIMIT_S = 0.005  # nowd and the check share one clock: only the method's error

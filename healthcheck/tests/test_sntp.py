@@ -7,7 +7,8 @@ import signal
 import time
 
 import pytest
-from conftest import NTP_EPOCH_OFFSET_S, free_port, ipv6_loopback_available, run_check, start_check
+from conftest import ipv6_loopback_available, run_check, start_check
+from nowd_testing import NTP_EPOCH_OFFSET_S, free_port
 
 
 def test_local_clock_corrected(time_server, sntp_responder):
