@@ -28,7 +28,7 @@ RUFF    := $(VENV)/bin/ruff
 RUFF_STAMP := $(VENV)/.lint-requirements.stamp
 
 .PHONY: all run build toolchain deps lint lint-rust lint-python lint-shell check \
-        check-workflows test root test-binary test-rust test-release-binary \
+        check-healthcheck check-cloudformation check-workflows test root test-binary test-rust test-release-binary \
         test-container test-healthcheck test-cloudformation test-image test-vm test-bench \
         bench capacity clean
 
@@ -78,8 +78,13 @@ check-workflows:
 	@if $(MAKE) -n lint-workflows >/dev/null 2>&1; then $(MAKE) lint-workflows; \
 	 else echo "make check: no lint-workflows target: workflows not linted"; fi
 
-check: lint test-rust check-workflows
+# Each part a prerequisite, so that make -k check reports every failing part.
+check: lint test-rust check-healthcheck check-cloudformation check-workflows
+
+check-healthcheck: test-binary
 	$(MAKE) -C healthcheck check NOWD_BINARY=$(CURDIR)/$(TEST_BINARY)
+
+check-cloudformation:
 	$(MAKE) -C cloudformation lint
 
 root:
@@ -98,7 +103,7 @@ test-binary: toolchain
 
 # Unit and integration tests, on nowd built in TEST_PROFILE.
 test-rust: test-binary
-	cargo test --locked --profile $(TEST_PROFILE) --target $(TARGET) -- --show-output
+	cargo test --locked --no-fail-fast --profile $(TEST_PROFILE) --target $(TARGET) -- --show-output
 
 # Static (static-pie keeps ASLR) and under 1 MiB, as the image and container assume.
 test-release-binary: build
