@@ -4,6 +4,7 @@ nowd's /healthz is read; the worst result is the service's."""
 from __future__ import annotations
 
 import json
+import re
 import socket
 
 import pytest
@@ -149,6 +150,7 @@ def test_nowd_healthz_hanging_is_critical(time_server):
     server = time_server(server_header="nowd", delays=(0.0, 3.0))
     run = run_check(server.url, "--samples", "1", "--timeout", "1")
     assert run.returncode == 2, run
-    assert run.line.startswith("NOWD CRITICAL: offset +0.00"), run  # /now did answer
+    # /now did answer: an offset was measured (near 0, within what a loaded machine's rtt allows).
+    assert re.match(r"NOWD CRITICAL: offset [+-]0\.\d{3}s ±", run.line), run
     assert " - 127.0.0.1: healthz: no answer within 1s | offset=" in run.line
     assert run.elapsed < 2.5
