@@ -66,14 +66,18 @@ def main():
     path, requests = sys.argv[1], int(sys.argv[2])
     top = int(sys.argv[3]) if len(sys.argv) > 3 else 25
     total, inclusive, self_cost, callees = parse(path)
-    print(f"total {total:,} instructions, {requests:,} requests: {total / requests:,.0f} per request")
+    print(
+        f"total {total:,} instructions, {requests:,} requests: {total / requests:,.0f} per request"
+    )
     for title, costs in (("inclusive", inclusive), ("self", self_cost)):
         print(f"\n{title}: instructions per request, share of the total")
         for fn, cost in sorted(costs.items(), key=lambda kv: -kv[1])[:top]:
             print(f"{cost / requests:>10,.0f}  {100 * cost / total:5.1f}%  {short(fn)}")
     for caller in sys.argv[4:]:
-        print(f"\n{caller}: {inclusive.get(caller, 0) / requests:,.0f} per request, "
-              f"{self_cost.get(caller, 0) / requests:,.0f} of them its own; its calls:")
+        print(
+            f"\n{caller}: {inclusive.get(caller, 0) / requests:,.0f} per request, "
+            f"{self_cost.get(caller, 0) / requests:,.0f} of them its own; its calls:"
+        )
         for fn, cost in sorted(callees[caller].items(), key=lambda kv: -kv[1]):
             if cost / requests >= 50:
                 print(f"{cost / requests:>10,.0f}  {short(fn)}")

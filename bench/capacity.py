@@ -11,12 +11,17 @@ a thread blocked in a read with its buffers allocated), reads the cgroup's
 own account of the memory (user and kernel), and checks the cap: a fresh
 client answered while N are open, one over the cap refused at once.
 
-Prints a Markdown report; docs/CAPACITY.md holds the arithmetic built on it.
+Writes the figures to capacity.json (the data tests/bounds.rs and the image's VM
+test read) and, with --doc, the measured part of docs/CAPACITY.md from them
+(capacity_report.py); docs/CAPACITY.md holds the arithmetic built on them.
 Needs root (cgroups). Standard library only. Everything it starts or creates
 is removed before it exits; every wait is bounded.
 """
 
 import argparse
+import contextlib
+import json
+import math
 import os
 import re
 import resource
@@ -27,8 +32,16 @@ import sys
 import time
 from pathlib import Path
 
+import capacity_report
+
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "testing"))
+
+from nowd_testing import free_port  # noqa: E402 - after the path above
+
 UNIT = HERE.parent / "systemd" / "nowd.service"
+DATA = HERE / "capacity.json"
+IMAGE_SOURCE = "make test-vm: test_an_open_connection_costs_what_the_capacity_arithmetic_assumes"
 STALLED = b"GET /now HTTP/1.1\r\nHost: nowd\r\nX-Stalled: "
 FRESH = b"GET /now HTTP/1.1\r\nHost: nowd\r\nConnection: close\r\n\r\n"
 
@@ -53,8 +66,11 @@ class Cgroup:
 
     def __init__(self, name, memory_max, tasks_max):
         unified = Path("/sys/fs/cgroup")
-        if "memory" in (unified / "cgroup.controllers").read_text(errors="ignore").split() \
-                if (unified / "cgroup.controllers").exists() else False:
+        if (
+            "memory" in (unified / "cgroup.controllers").read_text(errors="ignore").split()
+            if (unified / "cgroup.controllers").exists()
+            else False
+        ):
             self.v2 = True
             self.dirs = [unified / name]
             self.dirs[0].mkdir()
@@ -101,8 +117,14 @@ class Cgroup:
             total = int((self.mem / "memory.usage_in_bytes").read_text()) + sock
             user = st.get("rss", 0)
         tasks = int((self.pids / "pids.current").read_text())
-        return {"total": total, "user": user, "kernel": kernel, "sock": sock, "tasks": tasks,
-                "stat": st}
+        return {
+            "total": total,
+            "user": user,
+            "kernel": kernel,
+            "sock": sock,
+            "tasks": tasks,
+            "stat": st,
+        }
 
     def peak(self):
         f = "memory.peak" if self.v2 else "memory.max_usage_in_bytes"
@@ -119,12 +141,6 @@ class Cgroup:
                     time.sleep(0.1)
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def fresh_get(port, timeout=2.0):
     """(status or None, seconds) for one GET /now on a new connection."""
     start = time.perf_counter()
@@ -138,7 +154,7 @@ def fresh_get(port, timeout=2.0):
                     break
                 data += chunk
         status = int(data.split()[1]) if data.startswith(b"HTTP/1.1 ") else None
-    except (ConnectionError, socket.timeout, OSError):
+    except (TimeoutError, ConnectionError, OSError):
         status = None
     return status, time.perf_counter() - start
 
@@ -161,12 +177,24 @@ def open_flooders(port, n):
     deadline = time.monotonic() + 3
     while time.monotonic() < deadline:
         for s in conns:
-            try:
+            with contextlib.suppress(BlockingIOError, OSError):
                 s.send(burst)
-            except (BlockingIOError, OSError):
-                pass
         time.sleep(0.05)
     return conns
+
+
+def settle(cg, quiet_s=0.5, within_s=20.0):
+    """Wait until nowd's task count stops growing: it has taken every connection
+    it will (a loaded machine needs longer than an idle one)."""
+    deadline = time.monotonic() + within_s
+    last, since = -1, time.monotonic()
+    while time.monotonic() < deadline:
+        tasks = cg.reading()["tasks"]
+        if tasks != last:
+            last, since = tasks, time.monotonic()
+        elif time.monotonic() - since >= quiet_s:
+            return
+        time.sleep(0.1)
 
 
 def kib(b):
@@ -176,8 +204,19 @@ def kib(b):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nowd", required=True)
-    ap.add_argument("--connections", type=int, default=0,
-                    help="connections to hold (default: nowd's cap less one)")
+    ap.add_argument("--out", type=Path, default=DATA, help=f"the data file (default {DATA})")
+    ap.add_argument("--doc", type=Path, help="rewrite the measured part of this Markdown file")
+    ap.add_argument(
+        "--image-kib",
+        type=float,
+        help="KiB per idle connection in the booted image, from make test-vm",
+    )
+    ap.add_argument(
+        "--connections",
+        type=int,
+        default=0,
+        help="connections to hold (default: nowd's cap less one)",
+    )
     args = ap.parse_args()
     if os.geteuid() != 0:
         sys.exit("capacity: needs root (it makes cgroups)")
@@ -186,7 +225,7 @@ def main():
     memory_max = size_bytes(bounds["MemoryMax"])
     tasks_max = int(bounds["TasksMax"])
     nofile = int(bounds["LimitNOFILE"])
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     port = free_port()
@@ -195,12 +234,30 @@ def main():
     conns = []
     try:
         # As the unit runs it: its open-file limit, no privilege, in its cgroup.
-        cmd = ["prlimit", f"--nofile={nofile}:{nofile}", "--",
-               "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-               "--inh-caps=-all", "--", args.nowd, "--listen", f"127.0.0.1:{port}",
-               "--log-level", "info", "--time-reference", "127.0.0.1:9"]  # nothing beyond loopback
-        nowd = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                preexec_fn=lambda: cg.join(os.getpid()))
+        cmd = [
+            "prlimit",
+            f"--nofile={nofile}:{nofile}",
+            "--",
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--",
+            args.nowd,
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "info",
+            "--time-reference",
+            "127.0.0.1:9",
+        ]  # nothing beyond loopback
+        nowd = subprocess.Popen(
+            cmd,
+            stdin=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            preexec_fn=lambda: cg.join(os.getpid()),
+        )
         line = nowd.stderr.readline().decode()
         m = re.search(r"at most (\d+) connections", line)
         if not m:
@@ -217,7 +274,7 @@ def main():
         t = time.perf_counter()
         conns = open_stalled(port, n)
         opened = time.perf_counter() - t
-        time.sleep(0.5)  # let nowd take the last of them
+        settle(cg)  # let nowd take the last of them
         held = cg.reading()
         rss_kib = int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{nowd.pid}/status").read_text())[1])
 
@@ -229,7 +286,7 @@ def main():
             time.sleep(0.02)
         # Fill the cap, then one more: refused at once.
         conns += open_stalled(port, cap - n)
-        time.sleep(0.2)
+        settle(cg)
         refused = [fresh_get(port) for _ in range(20)]
         elapsed = time.perf_counter() - t
         for s in conns:
@@ -251,46 +308,89 @@ def main():
             nowd.wait()
         cg.remove()
 
-    per = {k: (held[k] - base[k]) / n for k in ("total", "user", "kernel", "sock")}
-    flood = {k: (flooded[k] - before_flood[k]) / flood_n for k in ("total", "user", "kernel", "sock")}
-    ok = [s for s, _ in fresh if s == 200]
+    per = {k: kib(held[k] - base[k]) / n for k in ("total", "user", "kernel", "sock")}
+    flood = {
+        k: kib(flooded[k] - before_flood[k]) / flood_n for k in ("total", "user", "kernel", "sock")
+    }
     times = sorted(secs for _, secs in fresh)
     refusals = [s for s, _ in refused]
-    worst_refusal = max(secs for _, secs in refused)
-    hierarchy = "cgroup v2" if cg.v2 else "cgroup v1 (this host's memory controller is on v1)"
-    print(f"""## Capacity, measured
+    data = {
+        "command": "make capacity",
+        "measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "kernel": os.uname().release,
+        "cgroup": "v2" if cg.v2 else "v1",
+        "unit_bounds": {
+            "MemoryMax": bounds["MemoryMax"],
+            "TasksMax": tasks_max,
+            "LimitNOFILE": nofile,
+        },
+        "memory_max_kib": kib(memory_max),
+        "max_connections": cap,
+        "stalled": {
+            "connections": n,
+            "opened_s": round(opened, 2),
+            "before_kib": {k: kib(base[k]) for k in ("total", "user", "kernel", "sock")},
+            "held_kib": {k: kib(held[k]) for k in ("total", "user", "kernel", "sock")},
+            "kib_per_connection": {k: round(v, 1) for k, v in per.items()},
+            "tasks_before": base["tasks"],
+            "tasks_held": held["tasks"],
+            "rss_kib": rss_kib,
+        },
+        "peak_kib": kib(peak),
+        "fresh_at_cap_less_one": {
+            "answered_200": sum(1 for s, _ in fresh if s == 200),
+            "clients": len(fresh),
+            "median_ms": round(statistics.median(times) * 1000, 2),
+            "slowest_ms": round(times[-1] * 1000, 2),
+        },
+        "over_the_cap": {
+            "clients": len(refused),
+            "got_503": refusals.count(503),
+            "closed_or_reset": refusals.count(None),
+            "other": len([r for r in refusals if r not in (503, None)]),
+            "slowest_ms": round(max(secs for _, secs in refused) * 1000, 2),
+        },
+        "pipelining": {
+            "connections": flood_n,
+            "kib_per_connection": {k: round(v, 1) for k, v in flood.items()},
+        },
+        "still_running": alive,
+        "elapsed_s": round(elapsed, 1),
+        "image": image_figure(args),
+    }
+    # The bound: the dearer of this host's and the image's idle connection, and the
+    # socket buffers of one that pipelines and never reads, each rounded up.
+    data["worst_kib_per_connection"] = math.ceil(
+        max(per["total"], data["image"]["kib_per_connection"])
+    ) + math.ceil(flood["sock"])
 
-`make capacity` (`bench/capacity.py`), {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())},
-Linux {os.uname().release}, {hierarchy}. The unit's bounds as `systemd/nowd.service` sets them:
-`MemoryMax={bounds['MemoryMax']}`, `TasksMax={tasks_max}`, `LimitNOFILE={nofile}`; nowd's cap under
-that limit: {cap} connections.
+    good = (
+        alive
+        and data["fresh_at_cap_less_one"]["answered_200"] == len(fresh)
+        and all(r in (503, None) for r in refusals)
+        and data["over_the_cap"]["slowest_ms"] < 1000
+    )
+    if not good:
+        print(capacity_report.render(data))
+        sys.exit(f"capacity: FAILED (above); {args.out} left as it was")
+    args.out.write_text(json.dumps(data, indent=2) + "\n")
+    print(f"capacity: wrote {args.out}")
+    if args.doc:
+        capacity_report.update_doc(args.doc, data)
+        print(f"capacity: updated the measured part of {args.doc}")
+    else:
+        print(capacity_report.render(data))
 
-{n} connections held, each stalled inside a request head (opened in {opened:.1f} s):
 
-| | with 0 connections | with {n} | per connection |
-| --- | ---: | ---: | ---: |
-| cgroup memory in all | {kib(base['total']):,.0f} KiB | {kib(held['total']):,.0f} KiB | **{kib(per['total']):.1f} KiB** |
-| user (anonymous: heap, touched thread stacks) | {kib(base['user']):,.0f} KiB | {kib(held['user']):,.0f} KiB | {kib(per['user']):.1f} KiB |
-| kernel (thread stacks, sockets, slab) | {kib(base['kernel']):,.0f} KiB | {kib(held['kernel']):,.0f} KiB | {kib(per['kernel']):.1f} KiB |
-| of which socket buffers | {kib(base['sock']):,.0f} KiB | {kib(held['sock']):,.0f} KiB | {kib(per['sock']):.1f} KiB |
-| tasks (pids cgroup) | {base['tasks']} | {held['tasks']} | {(held['tasks'] - base['tasks']) / n:.2f} |
-
-nowd's RSS with {n} held: {rss_kib:,} KiB; the cgroup's peak over the whole run: {kib(peak):,.0f} KiB
-of {kib(memory_max):,.0f} KiB allowed.
-
-- A fresh `GET /now` with {n} held: {len(ok)} of {len(fresh)} answered `200`; median
-  {statistics.median(times) * 1000:.2f} ms, slowest {times[-1] * 1000:.2f} ms.
-- With all {cap} places taken, 20 more clients: {refusals.count(503)} got `503`,
-  {refusals.count(None)} a close or reset, {len([r for r in refusals if r not in (503, None)])} anything else;
-  the slowest refusal took {worst_refusal * 1000:.2f} ms.
-- {flood_n} connections that pipeline `GET /now` for 3 s and never read: **{kib(flood['total']):.1f} KiB**
-  each in all, of which {kib(flood['sock']):.1f} KiB socket buffers, {kib(flood['kernel']):.1f} KiB kernel,
-  {kib(flood['user']):.1f} KiB user.
-- nowd {'still ran' if alive else 'had EXITED'} at the end ({elapsed:.1f} s in all, inside the 5 s idle time).
-""")
-    good = alive and len(ok) == len(fresh) and all(r in (503, None) for r in refusals) \
-        and worst_refusal < 1.0
-    sys.exit(0 if good else 1)
+def image_figure(args):
+    """What an idle connection costs in the booted image (make test-vm prints it as
+    "VM: memory per open connection"): given with --image-kib, else the last one kept."""
+    if args.image_kib is not None:
+        return {"kib_per_connection": args.image_kib, "source": IMAGE_SOURCE}
+    try:
+        return json.loads(args.out.read_text())["image"]
+    except (OSError, ValueError, KeyError):
+        sys.exit(f"capacity: no image figure in {args.out}: give --image-kib (make test-vm)")
 
 
 if __name__ == "__main__":

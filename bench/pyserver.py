@@ -12,7 +12,7 @@ it is about to close, as RFC 9112 asks and as nginx does.
 """
 
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -25,7 +25,7 @@ class NowHandler(BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path.split("?", 1)[0] == "/now":
             status = 200
-            now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+            now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
             body = (now + "\n").encode()
         else:
             status, body = 404, b"not found\n"

@@ -1,6 +1,7 @@
 //! The connection cap and the bounds sized from it live in four places: the
 //! code (src/limits.rs, src/alloc.rs), the unit, the firewall, and the
-//! measurement in docs/CAPACITY.md. This keeps them in step.
+//! measurement in bench/capacity.json (written by `make capacity`, quoted by
+//! docs/CAPACITY.md). This keeps them in step.
 
 #[path = "../src/alloc.rs"]
 #[allow(dead_code)]
@@ -84,18 +85,46 @@ fn the_units_tasks_cover_a_thread_per_connection_and_nowds_own() {
     );
 }
 
+/// The figures `make capacity` measured (bench/capacity.py).
+fn capacity() -> serde_json::Value {
+    serde_json::from_str(&repo_file("bench/capacity.json")).expect("bench/capacity.json is JSON")
+}
+
+#[test]
+fn the_capacity_figures_were_measured_at_todays_cap_and_bounds() {
+    let measured = capacity();
+    assert_eq!(
+        measured["max_connections"].as_u64(),
+        Some(limits::MAX_CONNECTIONS as u64),
+        "bench/capacity.json was measured at another cap: run make capacity"
+    );
+    let bounds = &measured["unit_bounds"];
+    assert_eq!(
+        bounds["MemoryMax"].as_str(),
+        Some(unit_value("MemoryMax").as_str())
+    );
+    assert_eq!(bounds["TasksMax"].to_string(), unit_value("TasksMax"));
+    assert_eq!(bounds["LimitNOFILE"].to_string(), unit_value("LimitNOFILE"));
+    // The worst case covers both idle figures and the socket buffers of a pipelining client.
+    let idle = measured["stalled"]["kib_per_connection"]["total"]
+        .as_f64()
+        .unwrap();
+    let image = measured["image"]["kib_per_connection"].as_f64().unwrap();
+    let sockets = measured["pipelining"]["kib_per_connection"]["sock"]
+        .as_f64()
+        .unwrap();
+    let worst = measured["worst_kib_per_connection"].as_f64().unwrap();
+    assert!(worst >= idle.max(image) + sockets, "{measured:#}");
+}
+
 #[test]
 fn the_units_memory_holds_the_cap_at_the_measured_cost_and_the_heap_cap() {
     let memory_max = bytes(&unit_value("MemoryMax"));
     assert_eq!(unit_value("MemorySwapMax"), "0");
-    let doc = repo_file("docs/CAPACITY.md");
-    let worst_kib: u64 = doc
-        .split("** per connection at worst")
-        .next()
-        .and_then(|before| before.rsplit("**").next())
-        .and_then(|n| n.strip_suffix(" KiB"))
-        .and_then(|n| n.parse().ok())
-        .expect("docs/CAPACITY.md states **N KiB** per connection at worst");
+    let measured = capacity();
+    let worst_kib = measured["worst_kib_per_connection"]
+        .as_u64()
+        .expect("bench/capacity.json: worst_kib_per_connection, a whole number of KiB");
     let needed = limits::MAX_CONNECTIONS as u64 * worst_kib * 1024;
     assert!(
         needed < memory_max,

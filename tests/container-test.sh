@@ -1,12 +1,33 @@
 #!/usr/bin/env bash
-# Builds the FROM-scratch image, runs it as built (its user, entrypoint and
-# port) and asks it for the time. With the container engine where it can
+# Checks that the Dockerfile's build stage compiles with make build's cargo
+# command, builds the FROM-scratch image, runs it as built (its user,
+# entrypoint and port) and asks it for the time and for /.
+# No registry is reachable here, so the build stage (FROM rust) cannot be
+# built: the image is built from the Dockerfile's `prebuilt` target, the same
+# runtime stage with the binary of this checkout's make build. With the container engine where it can
 # start containers; where it cannot (this development machine: crun fails at
 # setrlimit(RLIMIT_NPROC) with EPERM whatever the value), with the image's
 # own root file system and config in fresh namespaces instead. Says plainly
 # which way it ran; fails on anything that is nowd's fault.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The build stage's cargo command is the one make build runs.
+make_cargo=$(make -s -n build | grep '^cargo build ')
+dockerfile_cargo=$(sed -n 's/^RUN \(cargo build .*\)$/\1/p' Dockerfile)
+if [ -z "$make_cargo" ] || [ "$make_cargo" != "$dockerfile_cargo" ]; then
+  echo "container test: FAIL: the Dockerfile builds with '$dockerfile_cargo'," \
+    "make build with '$make_cargo'" >&2
+  exit 1
+fi
+echo "container test: the Dockerfile's build stage runs make build's command: $make_cargo"
+# Both the default image and the prebuilt one are the runtime stage, FROM scratch.
+stages=$(grep -E '^FROM ' Dockerfile | sed 's/  */ /g')
+for stage in "FROM scratch AS runtime" "FROM runtime AS prebuilt" "FROM runtime AS nowd"; do
+  grep -qx "$stage" <<<"$stages" || { echo "container test: FAIL: no '$stage' in the Dockerfile" >&2; exit 1; }
+done
+[ "$(tail -1 <<<"$stages")" = "FROM runtime AS nowd" ] \
+  || { echo "container test: FAIL: the last stage is not the nowd image" >&2; exit 1; }
 
 engine=""
 for candidate in podman docker; do
@@ -26,7 +47,9 @@ if [ -z "$engine" ]; then
 fi
 
 image=localhost/nowd:test
-"$engine" build -q -t "$image" . >/dev/null
+"$engine" build -q --target prebuilt -t "$image" . >/dev/null
+echo "container test: built the Dockerfile's prebuilt target (this checkout's make build" \
+  "binary; no registry here for the rust build stage)"
 user=$("$engine" image inspect "$image" --format '{{.Config.User}}')
 entrypoint=$("$engine" image inspect "$image" --format '{{json .Config.Entrypoint}}')
 size=$("$engine" image inspect "$image" --format '{{.Size}}')
@@ -46,11 +69,28 @@ check_now() {  # $1: how it ran; $2...: the command that fetches /now
   echo "container test: RAN $image $how: /now answered $body"
 }
 
+# / answers as nowd: its page (200, HTML), or, in a build without one, its own 404.
+check_root() {  # $1...: the command that fetches / (curl -sS -i)
+  local head
+  head=$("$@" 2>/dev/null | tr -d '\r' | head -c 4096) || true
+  local status=${head#HTTP/1.1 }
+  status=${status%% *}
+  case "$status" in
+    200) grep -qi '^content-type: text/html' <<<"$head" \
+           || { echo "container test: FAIL: / answered 200 but not HTML" >&2; exit 1; } ;;
+    404) grep -q 'not found: nowd serves' <<<"$head" \
+           || { echo "container test: FAIL: / answered a 404 that is not nowd's" >&2; exit 1; } ;;
+    *) echo "container test: FAIL: / answered '${head%%$'\n'*}'" >&2; exit 1 ;;
+  esac
+  echo "container test: / answered ${head%%$'\n'*}"
+}
+
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 if out=$("$engine" run -d --rm --ulimit nofile=4096:4096 -p "127.0.0.1:$port:8080" "$image" 2>&1); then
   id=${out##*$'\n'}
   trap '"$engine" stop -t 1 "$id" >/dev/null 2>&1 || true' EXIT
   check_now "with $engine run" curl -fsS -m 1 "http://127.0.0.1:$port/now"
+  check_root curl -sS -i -m 1 "http://127.0.0.1:$port/"
   exit 0
 fi
 echo "container test: $engine cannot start containers here: ${out##*Error: }"
@@ -88,6 +128,7 @@ ip netns exec "$ns" unshare --pid --fork --kill-child --mount --uts --ipc -- \
 runner=$!
 check_now "from its own root file system as user $user with entrypoint $entrypoint, in new namespaces (unshare + chroot)" \
   ip netns exec "$ns" curl -fsS -m 1 "http://127.0.0.1:8080/now"
+check_root ip netns exec "$ns" curl -sS -i -m 1 "http://127.0.0.1:8080/"
 pid=$(pgrep -P "$runner" | head -1)
 uid=$(awk '/^Uid:/ { print $2 }' "/proc/$pid/status")
 [ "$uid" = "${user%%:*}" ] || { echo "container test: FAIL: nowd ran as uid $uid, not ${user%%:*}" >&2; exit 1; }

@@ -21,10 +21,16 @@ struct Sntp {
     mode: Arc<AtomicU8>,
 }
 
+/// 1900-01-01 (the NTP era's start) to the Unix epoch, worked out from the
+/// calendar rather than copied from src/reference.rs: the test stays its own witness.
+const NTP_UNIX_OFFSET_S: i128 = (time::macros::date!(1970 - 01 - 01).to_julian_day()
+    - time::macros::date!(1900 - 01 - 01).to_julian_day()) as i128
+    * 86_400;
+
 fn ntp_now(offset_ms: i64) -> [u8; 8] {
     let t = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
     let ns = t.as_nanos() as i128 + i128::from(offset_ms) * 1_000_000;
-    let secs = (ns / 1_000_000_000 + 2_208_988_800) as u64;
+    let secs = (ns / 1_000_000_000 + NTP_UNIX_OFFSET_S) as u64;
     let frac = (((ns % 1_000_000_000) << 32) / 1_000_000_000) as u64;
     ((secs << 32) | frac).to_be_bytes()
 }

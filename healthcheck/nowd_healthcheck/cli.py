@@ -18,7 +18,6 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
-from typing import List, Optional
 
 from . import LABEL, PROG, UNKNOWN, UsageError, __version__
 from .judging import Report, Threshold, judge
@@ -46,11 +45,11 @@ class Options:
     critical: Threshold
     samples: int
     timeout_s: float
-    addresses: List[str]  # given with --address; empty: resolve the name
+    addresses: list[str]  # given with --address; empty: resolve the name
     family: int
-    ntp_server: Optional[str]
+    ntp_server: str | None
     json: bool
-    interval_s: Optional[float]
+    interval_s: float | None
 
 
 class _ArgumentParser(argparse.ArgumentParser):
@@ -89,49 +88,93 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _ArgumentParser(
         prog=PROG,
         description="Check that a nowd service is up and its clock is within limits. "
-                    "Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad arguments).",
+        "Exit 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (bad arguments).",
     )
-    parser.add_argument("url", help="the service's URL, e.g. http://HOST/now "
-                                    f"(path defaults to {DEFAULT_PATH})")
-    parser.add_argument("-w", "--warning", type=threshold, default=DEFAULT_WARNING,
-                        metavar="RANGE",
-                        help="WARNING when the offset is outside RANGE, in seconds: 0.5 is an "
-                             "absolute offset, or a monitoring-plugins range (a:b, ~:b, a:, "
-                             "@a:b) on the signed offset (default %(default)s)")
-    parser.add_argument("-c", "--critical", type=threshold, default=DEFAULT_CRITICAL,
-                        metavar="RANGE", help="CRITICAL likewise (default %(default)s)")
-    parser.add_argument("-n", "--samples", type=positive_int, default=DEFAULT_SAMPLES,
-                        help="requests per address, each on a new connection "
-                             "(default %(default)s)")
-    parser.add_argument("-t", "--timeout", type=positive_float, default=DEFAULT_TIMEOUT_S,
-                        metavar="SECONDS",
-                        help="limit for the whole check (default %(default)g)")
-    parser.add_argument("--ntp-server", metavar="HOST[:PORT]",
-                        help="measure the local clock against this NTP server first, "
-                             "with one query (default: trust the local clock)")
-    parser.add_argument("--address", action="append", default=[], metavar="ADDRESS",
-                        help="check this address instead of resolving the URL's host "
-                             "(repeatable; the Host header stays the URL's)")
+    parser.add_argument(
+        "url", help=f"the service's URL, e.g. http://HOST/now (path defaults to {DEFAULT_PATH})"
+    )
+    parser.add_argument(
+        "-w",
+        "--warning",
+        type=threshold,
+        default=DEFAULT_WARNING,
+        metavar="RANGE",
+        help="WARNING when the offset is outside RANGE, in seconds: 0.5 is an "
+        "absolute offset, or a monitoring-plugins range (a:b, ~:b, a:, "
+        "@a:b) on the signed offset (default %(default)s)",
+    )
+    parser.add_argument(
+        "-c",
+        "--critical",
+        type=threshold,
+        default=DEFAULT_CRITICAL,
+        metavar="RANGE",
+        help="CRITICAL likewise (default %(default)s)",
+    )
+    parser.add_argument(
+        "-n",
+        "--samples",
+        type=positive_int,
+        default=DEFAULT_SAMPLES,
+        help="requests per address, each on a new connection (default %(default)s)",
+    )
+    parser.add_argument(
+        "-t",
+        "--timeout",
+        type=positive_float,
+        default=DEFAULT_TIMEOUT_S,
+        metavar="SECONDS",
+        help="limit for the whole check (default %(default)g)",
+    )
+    parser.add_argument(
+        "--ntp-server",
+        metavar="HOST[:PORT]",
+        help="measure the local clock against this NTP server first, "
+        "with one query (default: trust the local clock)",
+    )
+    parser.add_argument(
+        "--address",
+        action="append",
+        default=[],
+        metavar="ADDRESS",
+        help="check this address instead of resolving the URL's host "
+        "(repeatable; the Host header stays the URL's)",
+    )
     family = parser.add_mutually_exclusive_group()
-    family.add_argument("-4", dest="family", action="store_const", const=socket.AF_INET,
-                        default=socket.AF_UNSPEC, help="IPv4 addresses only")
-    family.add_argument("-6", dest="family", action="store_const", const=socket.AF_INET6,
-                        help="IPv6 addresses only")
+    family.add_argument(
+        "-4",
+        dest="family",
+        action="store_const",
+        const=socket.AF_INET,
+        default=socket.AF_UNSPEC,
+        help="IPv4 addresses only",
+    )
+    family.add_argument(
+        "-6", dest="family", action="store_const", const=socket.AF_INET6, help="IPv6 addresses only"
+    )
     parser.add_argument("--json", action="store_true", help="one JSON object per check")
-    parser.add_argument("--interval", type=positive_float, metavar="SECONDS",
-                        help="check again every SECONDS, one line each, until SIGINT or SIGTERM")
+    parser.add_argument(
+        "--interval",
+        type=positive_float,
+        metavar="SECONDS",
+        help="check again every SECONDS, one line each, until SIGINT or SIGTERM",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
 
 
-THRESHOLD_FLAGS = {"-w": "--warning", "--warning": "--warning",
-                   "-c": "--critical", "--critical": "--critical"}
+THRESHOLD_FLAGS = {
+    "-w": "--warning",
+    "--warning": "--warning",
+    "-c": "--critical",
+    "--critical": "--critical",
+}
 
 
-def _join_negative_ranges(argv: List[str]) -> List[str]:
+def _join_negative_ranges(argv: list[str]) -> list[str]:
     """`-w -0.2:0.5` as `--warning=-0.2:0.5`: argparse would take a value
     that starts with "-" for an option (-4 and -6 look like numbers to it)."""
-    joined: List[str] = []
+    joined: list[str] = []
     args = iter(argv)
     for arg in args:
         if arg in THRESHOLD_FLAGS:
@@ -147,11 +190,10 @@ def _join_negative_ranges(argv: List[str]) -> List[str]:
     return joined
 
 
-def parse_options(parser: argparse.ArgumentParser, argv: Optional[List[str]]) -> Options:
+def parse_options(parser: argparse.ArgumentParser, argv: list[str] | None) -> Options:
     args = parser.parse_args(_join_negative_ranges(sys.argv[1:] if argv is None else argv))
     if args.warning.plain and args.critical.plain and args.warning.end > args.critical.end:
-        raise UsageError(f"--warning {args.warning.spec} is above --critical "
-                         f"{args.critical.spec}")
+        raise UsageError(f"--warning {args.warning.spec} is above --critical {args.critical.spec}")
     addresses = []
     for address in args.address:
         address = address.strip("[]")
@@ -162,9 +204,18 @@ def parse_options(parser: argparse.ArgumentParser, argv: Optional[List[str]]) ->
         addresses.append(address)
     if args.ntp_server is not None:
         parse_ntp_server(args.ntp_server)  # report a bad spec now, as a usage error
-    return Options(parse_target(args.url), args.warning, args.critical, args.samples,
-                   args.timeout, addresses, args.family, args.ntp_server, args.json,
-                   args.interval)
+    return Options(
+        parse_target(args.url),
+        args.warning,
+        args.critical,
+        args.samples,
+        args.timeout,
+        addresses,
+        args.family,
+        args.ntp_server,
+        args.json,
+        args.interval,
+    )
 
 
 def process_age_s() -> float:
@@ -179,24 +230,38 @@ def process_age_s() -> float:
         return 0.0
 
 
-def check(options: Options, previous: Optional[LocalClock], spent_s: float = 0.0) -> Report:
+def check(options: Options, previous: LocalClock | None, spent_s: float = 0.0) -> Report:
     """One check: the NTP server and every address at once, all by one deadline
     (--timeout, less what was spent before, less a margin to print in)."""
     margin_s = min(MAX_MARGIN_S, options.timeout_s * MARGIN_SHARE)
     deadline = Deadline(options.timeout_s - spent_s - margin_s)
-    clock: List[LocalClock] = []
+    clock: list[LocalClock] = []
     ntp = threading.Thread(
         target=lambda: clock.append(
-            refresh_clock(options.ntp_server, previous, deadline, options.timeout_s)),
-        daemon=True)
+            refresh_clock(options.ntp_server, previous, deadline, options.timeout_s)
+        ),
+        daemon=True,
+    )
     ntp.start()
-    service = measure(options.target, options.addresses, options.family, options.samples,
-                      deadline, options.timeout_s)
+    service = measure(
+        options.target,
+        options.addresses,
+        options.family,
+        options.samples,
+        deadline,
+        options.timeout_s,
+    )
     ntp.join(max(deadline.remaining(), 0))
     if not clock:  # the NTP server did not answer in time
-        clock.append(LocalClock("ntp", server=options.ntp_server, queries=1,
-                                error=f"no answer within {options.timeout_s:g}s",
-                                measured_at=time.monotonic()))
+        clock.append(
+            LocalClock(
+                "ntp",
+                server=options.ntp_server,
+                queries=1,
+                error=f"no answer within {options.timeout_s:g}s",
+                measured_at=time.monotonic(),
+            )
+        )
     return judge(service, clock[0], options.warning, options.critical)
 
 
@@ -214,7 +279,7 @@ def run(options: Options, spent_s: float = 0.0) -> int:
         report = check(options, None, spent_s)
         emit(report, options.target.url, options.json)
         return report.status
-    clock: Optional[LocalClock] = None
+    clock: LocalClock | None = None
     next_at = time.monotonic()
     while True:
         report = check(options, clock)
@@ -227,7 +292,7 @@ def run(options: Options, spent_s: float = 0.0) -> int:
         time.sleep(next_at - now)
 
 
-def main(argv: Optional[List[str]] = None, spent_s: float = 0.0) -> int:
+def main(argv: list[str] | None = None, spent_s: float = 0.0) -> int:
     """The check; spent_s: time already gone from the --timeout (start-up)."""
     parser = build_parser()
     try:
@@ -248,8 +313,9 @@ def main(argv: Optional[List[str]] = None, spent_s: float = 0.0) -> int:
     except BrokenPipeError:
         return 0 if options.interval_s is not None else UNKNOWN
     except Exception as error:  # noqa: BLE001 - never a traceback; should not happen
-        print(f"{LABEL} UNKNOWN: internal error: "
-              f"{_plain(describe_error(error, options.timeout_s))}")
+        print(
+            f"{LABEL} UNKNOWN: internal error: {_plain(describe_error(error, options.timeout_s))}"
+        )
         return UNKNOWN
     finally:
         for sig, handler in previous.items():

@@ -28,7 +28,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Tuple
 
 from . import CRITICAL, OK, WARNING
 from .sampling import AddressResult, Healthz, Sample, ServiceResult
@@ -46,7 +45,7 @@ class Threshold:
     plain: bool = False  # a plain number: |offset| beyond it
 
     @classmethod
-    def parse(cls, text: str) -> "Threshold":
+    def parse(cls, text: str) -> Threshold:
         spec = text.strip()
         body = spec[1:] if spec.startswith("@") else spec
         inside = spec.startswith("@")
@@ -102,8 +101,9 @@ def _number(text: str, spec: str) -> float:
     return value
 
 
-def judge_offset(offset_s: float, uncertainty_s: float, warning: Threshold,
-                 critical: Threshold) -> Tuple[int, Optional[str]]:
+def judge_offset(
+    offset_s: float, uncertainty_s: float, warning: Threshold, critical: Threshold
+) -> tuple[int, str | None]:
     """OK, WARNING or CRITICAL for offset +- uncertainty, and why if not OK."""
     low, high = offset_s - uncertainty_s, offset_s + uncertainty_s
     if critical.certainly_alerts(low, high):
@@ -134,14 +134,14 @@ class InstanceVerdict:
     """One instance behind one address, or (instance None) the unclaimed samples."""
 
     address: str
-    instance: Optional[str]
+    instance: str | None
     status: int
-    reasons: List[str]
+    reasons: list[str]
     sample: Sample  # the one judged
     samples: int
     offset_s: float  # relative to the reference clock
     uncertainty_s: float
-    healthz: Optional[Healthz] = None
+    healthz: Healthz | None = None
 
     @property
     def label(self) -> str:
@@ -154,53 +154,67 @@ class InstanceVerdict:
 class AddressVerdict:
     result: AddressResult
     status: int
-    instances: List[InstanceVerdict]
-    reasons: List[str]  # the address's own: a failed request
+    instances: list[InstanceVerdict]
+    reasons: list[str]  # the address's own: a failed request
 
     @property
     def label(self) -> str:
         return address_label(self.result.address)
 
     @property
-    def worst(self) -> Optional[InstanceVerdict]:
+    def worst(self) -> InstanceVerdict | None:
         return _worst(self.instances)
 
 
 @dataclass
 class Report:
     status: int
-    reasons: List[str]
-    addresses: List[AddressVerdict]
-    skipped: List[Tuple[str, str]]
+    reasons: list[str]
+    addresses: list[AddressVerdict]
+    skipped: list[tuple[str, str]]
     clock: LocalClock
-    worst: Optional[InstanceVerdict]  # the worst instance that gave an offset
+    worst: InstanceVerdict | None  # the worst instance that gave an offset
     warning: Threshold
     critical: Threshold
     checked_at: float = field(default_factory=time.time)
 
     @property
-    def instances(self) -> List[InstanceVerdict]:
+    def instances(self) -> list[InstanceVerdict]:
         return [v for a in self.addresses for v in a.instances]
 
 
-def _severity(verdict: InstanceVerdict) -> Tuple[int, float, float]:
-    return (verdict.status, abs(verdict.offset_s) - verdict.uncertainty_s,
-            verdict.uncertainty_s)
+def _severity(verdict: InstanceVerdict) -> tuple[int, float, float]:
+    return (verdict.status, abs(verdict.offset_s) - verdict.uncertainty_s, verdict.uncertainty_s)
 
 
-def _worst(verdicts: List[InstanceVerdict]) -> Optional[InstanceVerdict]:
+def _worst(verdicts: list[InstanceVerdict]) -> InstanceVerdict | None:
     return max(verdicts, key=_severity, default=None)
 
 
-def _judge_sample(result: AddressResult, instance: Optional[str], sample: Sample,
-                  count: int, clock: LocalClock, warning: Threshold,
-                  critical: Threshold) -> InstanceVerdict:
+def _judge_sample(
+    result: AddressResult,
+    instance: str | None,
+    sample: Sample,
+    count: int,
+    clock: LocalClock,
+    warning: Threshold,
+    critical: Threshold,
+) -> InstanceVerdict:
     # server - reference = (server - local) - (reference - local)
     offset_s = sample.offset_s - clock.offset_s
     uncertainty_s = sample.uncertainty_s + clock.uncertainty_s
     status, reason = judge_offset(offset_s, uncertainty_s, warning, critical)
-    verdict = InstanceVerdict(result.address, instance, status, [], sample, count,
-                              offset_s, uncertainty_s, result.healthz.get(instance))
+    verdict = InstanceVerdict(
+        result.address,
+        instance,
+        status,
+        [],
+        sample,
+        count,
+        offset_s,
+        uncertainty_s,
+        result.healthz.get(instance),
+    )
     if reason is not None:
         if sample.source != "body":
             reason += " (whole seconds from the Date header)"
@@ -212,20 +226,24 @@ def _judge_sample(result: AddressResult, instance: Optional[str], sample: Sample
     return verdict
 
 
-def judge_address(result: AddressResult, clock: LocalClock, warning: Threshold,
-                  critical: Threshold) -> AddressVerdict:
-    groups: Dict[Optional[str], List[Sample]] = {}
+def judge_address(
+    result: AddressResult, clock: LocalClock, warning: Threshold, critical: Threshold
+) -> AddressVerdict:
+    groups: dict[str | None, list[Sample]] = {}
     for sample in result.samples:
         groups.setdefault(sample.instance, []).append(sample)
     verdicts = []
     for instance, samples in groups.items():
-        if instance is None:  # unclaimed: each may be another instance
-            candidates = samples
-        else:
-            candidates = [min(samples, key=lambda s: s.rtt_s)]
-        verdicts.append(_worst([
-            _judge_sample(result, instance, sample, len(samples), clock, warning, critical)
-            for sample in candidates]))
+        # Unclaimed samples may each come from another instance: judge them all.
+        candidates = samples if instance is None else [min(samples, key=lambda s: s.rtt_s)]
+        verdicts.append(
+            _worst(
+                [
+                    _judge_sample(result, instance, sample, len(samples), clock, warning, critical)
+                    for sample in candidates
+                ]
+            )
+        )
     status = max((v.status for v in verdicts), default=OK)
     reasons = []
     if result.error is not None:
@@ -237,11 +255,11 @@ def judge_address(result: AddressResult, clock: LocalClock, warning: Threshold,
     return AddressVerdict(result, status, verdicts, reasons)
 
 
-def judge(service: ServiceResult, clock: LocalClock, warning: Threshold,
-          critical: Threshold) -> Report:
+def judge(
+    service: ServiceResult, clock: LocalClock, warning: Threshold, critical: Threshold
+) -> Report:
     """The verdict for each instance of each address; the worst is the service's."""
-    addresses = [judge_address(result, clock, warning, critical)
-                 for result in service.addresses]
+    addresses = [judge_address(result, clock, warning, critical) for result in service.addresses]
     status, reasons = OK, []
     if service.error is not None:
         status = CRITICAL
@@ -252,13 +270,16 @@ def judge(service: ServiceResult, clock: LocalClock, warning: Threshold,
         for verdict in address.instances:
             for reason in verdict.reasons:
                 if several and reason.startswith("offset"):  # say which offset
-                    reason = reason.replace("offset", f"offset {format_offset(verdict.offset_s)}"
-                                            f" ±{ceil_ms(verdict.uncertainty_s):.3f}s", 1)
+                    reason = reason.replace(
+                        "offset",
+                        f"offset {format_offset(verdict.offset_s)}"
+                        f" ±{ceil_ms(verdict.uncertainty_s):.3f}s",
+                        1,
+                    )
                 reasons.append(f"{verdict.label}: {reason}")
         reasons.extend(f"{address.label}: {reason}" for reason in address.reasons)
     if clock.error is not None:
         status = max(status, WARNING)
         reasons.append(f"NTP {clock.server}: {clock.error}; local clock trusted")
     worst = _worst([v for a in addresses for v in a.instances])
-    return Report(status, reasons, addresses, service.skipped, clock, worst, warning,
-                  critical)
+    return Report(status, reasons, addresses, service.skipped, clock, worst, warning, critical)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime
 import json
-from typing import Optional
 
 from . import LABEL, STATUS_NAMES
 from .judging import InstanceVerdict, Report, ceil_ms, format_offset
@@ -33,8 +32,15 @@ def perf_label(label: str) -> str:
     return label
 
 
-def perf_item(label: str, value: float, unit: str = "", warn: str = "", crit: str = "",
-              minimum: str = "", maximum: str = "") -> str:
+def perf_item(
+    label: str,
+    value: float,
+    unit: str = "",
+    warn: str = "",
+    crit: str = "",
+    minimum: str = "",
+    maximum: str = "",
+) -> str:
     fields = f"{value:.6f}{unit}" if isinstance(value, float) else f"{value}{unit}"
     item = f"{perf_label(label)}={fields};{warn};{crit};{minimum};{maximum}"
     return item.rstrip(";")
@@ -45,8 +51,10 @@ def describe_clock(clock: LocalClock) -> str:
         return "local clock trusted"
     # clock.offset_s is reference - local: positive means the local clock is slow.
     way = "slow" if clock.offset_s > 0 else "fast"
-    return (f"local clock {abs(clock.offset_s):.3f}s {way} ±{ceil_ms(clock.uncertainty_s):.3f}s"
-            f" per NTP {clock.server}")
+    return (
+        f"local clock {abs(clock.offset_s):.3f}s {way} ±{ceil_ms(clock.uncertainty_s):.3f}s"
+        f" per NTP {clock.server}"
+    )
 
 
 def format_rtt(rtt_s: float) -> str:
@@ -65,7 +73,7 @@ def _where(report: Report) -> str:
     instances = instance_count(report)
     if instances:
         where += f", {instances} instance" + ("" if instances == 1 else "s")
-    return "; ".join([where] + skipped_summary(report.skipped) + [describe_clock(report.clock)])
+    return "; ".join([where, *skipped_summary(report.skipped), describe_clock(report.clock)])
 
 
 def perfdata(report: Report) -> str:
@@ -73,14 +81,17 @@ def perfdata(report: Report) -> str:
     if worst is None:
         return ""
     warn, crit = report.warning.perfdata(), report.critical.perfdata()
-    items = [perf_item("offset", worst.offset_s, "s", warn, crit),
-             perf_item("uncertainty", worst.uncertainty_s, "s", minimum="0"),
-             perf_item("rtt", worst.sample.rtt_s, "s", minimum="0")]
+    items = [
+        perf_item("offset", worst.offset_s, "s", warn, crit),
+        perf_item("uncertainty", worst.uncertainty_s, "s", minimum="0"),
+        perf_item("rtt", worst.sample.rtt_s, "s", minimum="0"),
+    ]
     if len(report.addresses) > 1:  # one per zone of the load balancer: stable labels
         for address in report.addresses:
             if address.worst is not None:
-                items.append(perf_item(f"offset {address.label}", address.worst.offset_s,
-                                       "s", warn, crit))
+                items.append(
+                    perf_item(f"offset {address.label}", address.worst.offset_s, "s", warn, crit)
+                )
     items.append(perf_item("instances", instance_count(report), minimum="0"))
     return " ".join(items)
 
@@ -89,8 +100,10 @@ def format_line(report: Report) -> str:
     text = f"{LABEL} {STATUS_NAMES[report.status]}: "
     worst = report.worst
     if worst is not None:
-        text += (f"offset {format_offset(worst.offset_s)} ±{ceil_ms(worst.uncertainty_s):.3f}s "
-                 f"(rtt {format_rtt(worst.sample.rtt_s)}, {_where(report)})")
+        text += (
+            f"offset {format_offset(worst.offset_s)} ±{ceil_ms(worst.uncertainty_s):.3f}s "
+            f"(rtt {format_rtt(worst.sample.rtt_s)}, {_where(report)})"
+        )
     else:
         text += f"no time measured ({_where(report)})"
     if report.reasons:
@@ -100,7 +113,7 @@ def format_line(report: Report) -> str:
     return f"{text} | {data}" if data else text
 
 
-def _round(value: Optional[float], digits: int = 9) -> Optional[float]:
+def _round(value: float | None, digits: int = 9) -> float | None:
     return None if value is None else round(value, digits)
 
 
@@ -113,8 +126,9 @@ def _instance_json(verdict: InstanceVerdict) -> dict:
         "rtt_s": _round(verdict.sample.rtt_s),
         "samples": verdict.samples,
         "time_source": verdict.sample.source,
-        "healthz": None if verdict.healthz is None else {
-            "status": verdict.healthz.status, "reason": verdict.healthz.reason},
+        "healthz": None
+        if verdict.healthz is None
+        else {"status": verdict.healthz.status, "reason": verdict.healthz.reason},
         "reasons": verdict.reasons,
     }
 
@@ -126,8 +140,9 @@ def format_json(report: Report, url: str) -> str:
         "status": STATUS_NAMES[report.status],
         "exit_code": report.status,
         "url": url,
-        "checked_at": datetime.datetime.fromtimestamp(
-            report.checked_at, datetime.timezone.utc).isoformat().replace("+00:00", "Z"),
+        "checked_at": datetime.datetime.fromtimestamp(report.checked_at, datetime.timezone.utc)
+        .isoformat()
+        .replace("+00:00", "Z"),
         "offset_s": _round(worst.offset_s) if worst else None,
         "uncertainty_s": _round(worst.uncertainty_s) if worst else None,
         "rtt_s": _round(worst.sample.rtt_s) if worst else None,
@@ -143,8 +158,7 @@ def format_json(report: Report, url: str) -> str:
             "error": clock.error,
             "queries": clock.queries,
         },
-        "skipped": [{"address": address, "reason": reason}
-                    for address, reason in report.skipped],
+        "skipped": [{"address": address, "reason": reason} for address, reason in report.skipped],
         "addresses": [],
     }
     for address in report.addresses:
@@ -173,4 +187,3 @@ def format_json(report: Report, url: str) -> str:
 
 def emit(report: Report, url: str, as_json: bool) -> None:
     print(format_json(report, url) if as_json else format_line(report), flush=True)
-

@@ -18,6 +18,7 @@ connection that met it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import email.utils
 import http.client
@@ -28,7 +29,7 @@ import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable
 
 from . import NS_PER_S, PROG, CheckError, UsageError, __version__
 
@@ -70,7 +71,7 @@ class Sample:
     server_ns: int
     resolution_ns: int
     source: str  # "body" or "Date header"
-    instance: Optional[str] = None  # the Nowd-Instance header, if any
+    instance: str | None = None  # the Nowd-Instance header, if any
 
     @property
     def rtt_s(self) -> float:
@@ -81,7 +82,8 @@ class Sample:
         # Centred on [S, S + r); integer arithmetic first: a float of ns since
         # 1970 has 0.2 us steps.
         return (2 * self.server_ns + self.resolution_ns - self.t_send_ns - self.t_recv_ns) / (
-            2 * NS_PER_S)
+            2 * NS_PER_S
+        )
 
     @property
     def uncertainty_s(self) -> float:
@@ -99,27 +101,27 @@ class AddressResult:
     """What one address of the service answered."""
 
     address: str
-    samples: List[Sample] = field(default_factory=list)
-    server: Optional[str] = None  # the Server header
-    healthz: Dict[Optional[str], Healthz] = field(default_factory=dict)  # per instance
-    error: Optional[str] = None  # set when a request failed
+    samples: list[Sample] = field(default_factory=list)
+    server: str | None = None  # the Server header
+    healthz: dict[str | None, Healthz] = field(default_factory=dict)  # per instance
+    error: str | None = None  # set when a request failed
 
 
 @dataclass
 class ServiceResult:
     """Every address measured, the ones skipped, and why nothing was, if so."""
 
-    addresses: List[AddressResult]
-    skipped: List[Tuple[str, str]] = field(default_factory=list)  # (address, why)
-    error: Optional[str] = None
+    addresses: list[AddressResult]
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (address, why)
+    error: str | None = None
 
 
-def now_ns() -> Tuple[int, int]:
+def now_ns() -> tuple[int, int]:
     """The wall clock (to compare with the server) and a monotonic clock (to time)."""
     return time.time_ns(), time.perf_counter_ns()
 
 
-def parse_rfc3339(text: str) -> Optional[Tuple[int, int]]:
+def parse_rfc3339(text: str) -> tuple[int, int] | None:
     """The first RFC 3339 timestamp in text as (ns since 1970, resolution in ns)."""
     match = RFC3339_RE.search(text)
     if not match:
@@ -135,9 +137,7 @@ def parse_rfc3339(text: str) -> Optional[Tuple[int, int]]:
             tz = datetime.timezone(
                 sign * datetime.timedelta(hours=int(zone[1:3]), minutes=int(zone[4:6]))
             )
-        stamp = datetime.datetime(
-            year, month, day, hour, minute, 59 if leap else second, tzinfo=tz
-        )
+        stamp = datetime.datetime(year, month, day, hour, minute, 59 if leap else second, tzinfo=tz)
     except ValueError:
         return None
     delta = stamp - datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
@@ -151,7 +151,7 @@ def parse_rfc3339(text: str) -> Optional[Tuple[int, int]]:
     return whole_s * NS_PER_S + frac_ns, resolution_ns
 
 
-def parse_http_date(value: str) -> Optional[int]:
+def parse_http_date(value: str) -> int | None:
     """An HTTP Date header as ns since 1970, or None."""
     try:
         stamp = email.utils.parsedate_to_datetime(value)
@@ -164,7 +164,7 @@ def parse_http_date(value: str) -> Optional[int]:
     return int(stamp.timestamp()) * NS_PER_S
 
 
-def server_header_is_nowd(value: Optional[str]) -> bool:
+def server_header_is_nowd(value: str | None) -> bool:
     """True for "Server: nowd" and "Server: nowd/1.2.3"."""
     if not value:
         return False
@@ -172,7 +172,7 @@ def server_header_is_nowd(value: Optional[str]) -> bool:
     return product.lower() == NOWD_SERVER_TOKEN
 
 
-def instance_of(response: http.client.HTTPResponse) -> Optional[str]:
+def instance_of(response: http.client.HTTPResponse) -> str | None:
     value = (response.getheader(INSTANCE_HEADER) or "").strip()
     return value if INSTANCE_RE.fullmatch(value) else None
 
@@ -209,17 +209,17 @@ def family_name(address: str) -> str:
     return "IPv6" if ":" in address else "IPv4"
 
 
-def resolve(host: str, port: int, family: int) -> List[str]:
+def resolve(host: str, port: int, family: int) -> list[str]:
     """Every address the host name resolves to, in the resolver's order."""
     infos = socket.getaddrinfo(host, port, family, socket.SOCK_STREAM)
-    addresses: List[str] = []
+    addresses: list[str] = []
     for _family, _type, _proto, _canonname, sockaddr in infos:
         if sockaddr[0] not in addresses:
             addresses.append(sockaddr[0])
     return addresses
 
 
-def route_problem(address: str, port: int) -> Optional[str]:
+def route_problem(address: str, port: int) -> str | None:
     """Why this host cannot send to address (no route, no source address, no
     such family), or None. Connecting a UDP socket picks a route and a source
     address and sends nothing."""
@@ -267,14 +267,21 @@ def read_body(response: http.client.HTTPResponse) -> bytes:
 class _Connection:
     """One HTTP(S) connection to one address, with the URL's Host."""
 
-    def __init__(self, target: Target, address: str, deadline: Deadline,
-                 on_socket: Callable[[Optional[socket.socket]], None]) -> None:
+    def __init__(
+        self,
+        target: Target,
+        address: str,
+        deadline: Deadline,
+        on_socket: Callable[[socket.socket | None], None],
+    ) -> None:
         self.deadline = deadline
         self.on_socket = on_socket
         timeout = max(deadline.remaining(), 0.001)
         if target.scheme == "https":
             self.conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                target.host, target.port, timeout=timeout,
+                target.host,
+                target.port,
+                timeout=timeout,
                 context=ssl.create_default_context(),
             )
         else:
@@ -295,7 +302,7 @@ class _Connection:
             raise socket.timeout("timed out")
         return left
 
-    def get(self, path: str) -> Tuple[int, int, http.client.HTTPResponse, bytes]:
+    def get(self, path: str) -> tuple[int, int, http.client.HTTPResponse, bytes]:
         """GET path; returns (t_send_ns, t_recv_ns, response, body)."""
         if self.conn.sock is None:
             self.conn.timeout = self._time_left()
@@ -303,9 +310,13 @@ class _Connection:
         self.conn.sock.settimeout(self._time_left())
         t_send_ns, p_send = now_ns()
         self.conn.request(
-            "GET", path,
-            headers={"User-Agent": USER_AGENT, "Accept": "text/plain, */*",
-                     "Cache-Control": "no-cache"},
+            "GET",
+            path,
+            headers={
+                "User-Agent": USER_AGENT,
+                "Accept": "text/plain, */*",
+                "Cache-Control": "no-cache",
+            },
         )
         response = self.conn.getresponse()
         body = read_body(response)
@@ -323,8 +334,9 @@ class _Connection:
         self.on_socket(None)
 
 
-def parse_sample(t_send_ns: int, t_recv_ns: int, response: http.client.HTTPResponse,
-                 body: bytes) -> Sample:
+def parse_sample(
+    t_send_ns: int, t_recv_ns: int, response: http.client.HTTPResponse, body: bytes
+) -> Sample:
     if response.status != 200:
         raise CheckError(f"HTTP {response.status} {response.reason}".strip())
     instance = instance_of(response)
@@ -336,26 +348,26 @@ def parse_sample(t_send_ns: int, t_recv_ns: int, response: http.client.HTTPRespo
     date = parse_http_date(response.getheader("Date") or "")
     if date is None:
         raise CheckError("no timestamp in the answer (no RFC 3339 time, no Date header)")
-    return Sample(t_send_ns, t_recv_ns, date, DATE_HEADER_RESOLUTION_NS, "Date header",
-                  instance)
+    return Sample(t_send_ns, t_recv_ns, date, DATE_HEADER_RESOLUTION_NS, "Date header", instance)
 
 
 class AddressProbe(threading.Thread):
     """Takes the samples of one address, each on a new connection, until done,
     a request fails, or the run's deadline (then abort() cuts it short)."""
 
-    def __init__(self, target: Target, address: str, samples: int, deadline: Deadline,
-                 timeout_s: float) -> None:
+    def __init__(
+        self, target: Target, address: str, samples: int, deadline: Deadline, timeout_s: float
+    ) -> None:
         super().__init__(daemon=True)
         self.target, self.samples, self.deadline = target, samples, deadline
         self.timeout_s = timeout_s
         self.result = AddressResult(address)
         self._lock = threading.Lock()
-        self._socket: Optional[socket.socket] = None
+        self._socket: socket.socket | None = None
         self._cut = False
         self._stage = ""  # "healthz: " while /healthz is read, for the reason
 
-    def _on_socket(self, sock: Optional[socket.socket]) -> None:
+    def _on_socket(self, sock: socket.socket | None) -> None:
         with self._lock:
             self._socket = sock
 
@@ -363,16 +375,17 @@ class AddressProbe(threading.Thread):
         try:
             for _ in range(self.samples):
                 self._stage = ""
-                conn = _Connection(self.target, self.result.address, self.deadline,
-                                   self._on_socket)
+                conn = _Connection(self.target, self.result.address, self.deadline, self._on_socket)
                 try:
                     t_send_ns, t_recv_ns, response, body = conn.get(self.target.path)
                     with self._lock:
                         self.result.server = response.getheader("Server")
                     sample = parse_sample(t_send_ns, t_recv_ns, response, body)
                     self._record(sample)
-                    if (server_header_is_nowd(self.result.server)
-                            and sample.instance not in self.result.healthz):
+                    if (
+                        server_header_is_nowd(self.result.server)
+                        and sample.instance not in self.result.healthz
+                    ):
                         self._stage = "healthz: "
                         self._read_healthz(conn)
                 finally:
@@ -385,15 +398,15 @@ class AddressProbe(threading.Thread):
     def _read_healthz(self, conn: _Connection) -> None:
         """On the same connection (the same instance) if the server kept it open."""
         if not conn.open:
-            conn = _Connection(self.target, self.result.address, self.deadline,
-                               self._on_socket)
+            conn = _Connection(self.target, self.result.address, self.deadline, self._on_socket)
         _, _, response, body = conn.get(HEALTHZ_PATH)
         text = body.decode("utf-8", errors="replace").strip()
         line = text.splitlines()[0] if text else ""
         with self._lock:
             if not self._cut:
                 self.result.healthz[instance_of(response)] = Healthz(
-                    response.status, line[:MAX_REASON_CHARS])
+                    response.status, line[:MAX_REASON_CHARS]
+                )
 
     def _record(self, sample: Sample) -> None:
         with self._lock:
@@ -412,17 +425,15 @@ class AddressProbe(threading.Thread):
             if self.is_alive() and self.result.error is None:
                 self.result.error = f"{self._stage}no answer within {self.timeout_s:g}s"
             if self._socket is not None:
-                try:
+                with contextlib.suppress(OSError):
                     self._socket.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
             return self.result
 
 
-def _in_thread(work: Callable[[], List[str]], deadline: Deadline) -> List[str]:
+def _in_thread(work: Callable[[], list[str]], deadline: Deadline) -> list[str]:
     """work(), or socket.timeout if the deadline passes first (getaddrinfo
     has no timeout of its own)."""
-    outcome: Dict[str, object] = {}
+    outcome: dict[str, object] = {}
 
     def runner() -> None:
         try:
@@ -440,7 +451,7 @@ def _in_thread(work: Callable[[], List[str]], deadline: Deadline) -> List[str]:
     return outcome["value"]  # type: ignore[return-value]
 
 
-def skipped_summary(skipped: List[Tuple[str, str]]) -> List[str]:
+def skipped_summary(skipped: list[tuple[str, str]]) -> list[str]:
     """["2 IPv6 addresses skipped: no IPv6 route"], one entry per family."""
     lines = []
     for family in ("IPv4", "IPv6"):
@@ -451,14 +462,20 @@ def skipped_summary(skipped: List[Tuple[str, str]]) -> List[str]:
     return lines
 
 
-def measure(target: Target, addresses: List[str], family: int, samples: int,
-            deadline: Deadline, timeout_s: float) -> ServiceResult:
+def measure(
+    target: Target,
+    addresses: list[str],
+    family: int,
+    samples: int,
+    deadline: Deadline,
+    timeout_s: float,
+) -> ServiceResult:
     """Every usable address of the service, measured in parallel by the deadline.
 
     Addresses given explicitly are all measured; of the resolved ones, those of
     a family the host has no route for are skipped, not failed.
     """
-    skipped: List[Tuple[str, str]] = []
+    skipped: list[tuple[str, str]] = []
     addresses = list(addresses)
     if not addresses:
         try:
@@ -475,8 +492,7 @@ def measure(target: Target, addresses: List[str], family: int, samples: int,
         if not addresses:
             why = "; ".join(skipped_summary(skipped)) or "none resolved"
             return ServiceResult([], skipped, f"no usable address for {target.host}: {why}")
-    probes = [AddressProbe(target, address, samples, deadline, timeout_s)
-              for address in addresses]
+    probes = [AddressProbe(target, address, samples, deadline, timeout_s) for address in addresses]
     for probe in probes:
         probe.start()
     for probe in probes:

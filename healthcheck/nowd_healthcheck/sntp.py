@@ -4,9 +4,10 @@ One query per run, to one address of the server: a check run from cron every
 few minutes is then one packet per run, as the NTP pool asks of its clients
 (https://www.ntppool.org/en/vendors.html). The transmit timestamp is random
 (the server only echoes it back; draft-ietf-ntp-data-minimization): it tells
-nothing about the local clock and lets no one off the path forge an answer. A kiss-o'-death answer is honoured: it is a WARNING, the
-local clock is trusted, and that server is not asked again while the process
-runs (RFC 4330 section 8).
+nothing about the local clock and lets no one off the path forge an answer.
+A kiss-o'-death answer is honoured: it is a WARNING, the local clock is
+trusted, and that server is not asked again while the process runs (RFC 4330
+section 8).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import socket
 import struct
 import time
 from dataclasses import dataclass
-from typing import Optional, Tuple
 
 from . import NS_PER_S, CheckError, UsageError
 from .sampling import Deadline, describe_error, now_ns, route_problem
@@ -43,20 +43,20 @@ class LocalClock:
     source: str  # "trusted" or "ntp"
     offset_s: float = 0.0
     uncertainty_s: float = 0.0
-    server: Optional[str] = None
-    error: Optional[str] = None  # why the NTP server could not be used
+    server: str | None = None
+    error: str | None = None  # why the NTP server could not be used
     measured_at: float = 0.0  # time.monotonic() of the measurement
-    kiss: Optional[str] = None  # the kiss code, once the server sent one
+    kiss: str | None = None  # the kiss code, once the server sent one
     queries: int = 0  # packets sent for this measurement
 
 
-class KissOfDeath(CheckError):
+class KissOfDeath(CheckError):  # noqa: N818 - RFC 4330's name for the answer
     def __init__(self, code: str) -> None:
         super().__init__(f"kiss-o'-death {code!r}")
         self.code = code
 
 
-def parse_ntp_server(spec: str) -> Tuple[str, int]:
+def parse_ntp_server(spec: str) -> tuple[str, int]:
     """HOST, HOST:PORT, IPv6, or [IPv6]:PORT."""
     host, port = spec, NTP_PORT
     if spec.startswith("["):
@@ -98,7 +98,7 @@ def _ntp_short(value: int) -> float:
     return value / 65536.0
 
 
-def sntp_query(sock: socket.socket, deadline: Deadline) -> Tuple[float, float]:
+def sntp_query(sock: socket.socket, deadline: Deadline) -> tuple[float, float]:
     """One SNTP exchange: (local clock offset, its uncertainty) in seconds."""
     cookie = secrets.randbits(64)  # the server echoes it as "originate"
     request = NTP_PACKET.pack(
@@ -118,8 +118,19 @@ def sntp_query(sock: socket.socket, deadline: Deadline) -> Tuple[float, float]:
         fields = NTP_PACKET.unpack_from(data)
         if fields[8] == cookie:
             break  # anything else is a stray, stale or forged datagram: keep waiting
-    (li_vn_mode, stratum, _poll, _precision, root_delay, root_dispersion,
-     ref_id, _reference, _originate, receive, transmit) = fields
+    (
+        li_vn_mode,
+        stratum,
+        _poll,
+        _precision,
+        root_delay,
+        root_dispersion,
+        ref_id,
+        _reference,
+        _originate,
+        receive,
+        transmit,
+    ) = fields
     leap, mode = li_vn_mode >> 6, li_vn_mode & 0x7
     if mode != NTP_MODE_SERVER:
         raise CheckError(f"not a server answer (mode {mode})")
@@ -167,18 +178,28 @@ def measure_local_clock(spec: str, deadline: Deadline, timeout_s: float) -> Loca
     return clock
 
 
-def refresh_clock(spec: Optional[str], previous: Optional[LocalClock], deadline: Deadline,
-                  timeout_s: float) -> LocalClock:
+def refresh_clock(
+    spec: str | None, previous: LocalClock | None, deadline: Deadline, timeout_s: float
+) -> LocalClock:
     """The local clock's offset: trusted, freshly measured, or reused and aged."""
     if spec is None:
         return LocalClock("trusted")
     if previous is not None and previous.kiss is not None:  # never asked again
-        return LocalClock("ntp", server=spec, kiss=previous.kiss,
-                          error=f"kiss-o'-death {previous.kiss!r} earlier: not asked again")
+        return LocalClock(
+            "ntp",
+            server=spec,
+            kiss=previous.kiss,
+            error=f"kiss-o'-death {previous.kiss!r} earlier: not asked again",
+        )
     if previous is not None and previous.source == "ntp":
         age_s = time.monotonic() - previous.measured_at
         if age_s < NTP_MIN_POLL_S:  # a failure too is not retried sooner
-            return LocalClock("ntp", previous.offset_s,
-                              previous.uncertainty_s + NTP_PHI * age_s,
-                              previous.server, previous.error, previous.measured_at)
+            return LocalClock(
+                "ntp",
+                previous.offset_s,
+                previous.uncertainty_s + NTP_PHI * age_s,
+                previous.server,
+                previous.error,
+                previous.measured_at,
+            )
     return measure_local_clock(spec, deadline, timeout_s)

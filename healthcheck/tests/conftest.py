@@ -2,27 +2,28 @@
 
 TimeServer is an HTTP server (http.server in a thread) whose clock is off by a
 known skew; RawServer answers TCP connections with whatever a test wants
-(nothing, garbage, a trickle); SntpResponder is an SNTP server with a known
-offset. The healthcheck itself runs as a subprocess, like cron runs it.
+(nothing, garbage, a trickle); SntpResponder (testing/nowd_testing.py) is an
+SNTP server with a known offset. The healthcheck itself runs as a subprocess, like cron runs it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import email.utils
 import http.server
 import json
 import os
 import socket
-import struct
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, List, Optional, Tuple
 
 import pytest
+from nowd_testing import SntpResponder
 
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent  # healthcheck/
@@ -31,11 +32,14 @@ PROJECT = HERE.parent  # healthcheck/
 CHECK_PYTHON = os.environ.get("HEALTHCHECK_PYTHON") or sys.executable
 ZIPAPP = os.environ.get("HEALTHCHECK_ZIPAPP")
 # The command line, run in PROJECT, as the README gives it.
-CHECK_COMMAND = ([CHECK_PYTHON, str((PROJECT / ZIPAPP).resolve())] if ZIPAPP
-                 else [CHECK_PYTHON, "-m", "nowd_healthcheck"])
+CHECK_COMMAND = (
+    [CHECK_PYTHON, str((PROJECT / ZIPAPP).resolve())]
+    if ZIPAPP
+    else [CHECK_PYTHON, "-m", "nowd_healthcheck"]
+)
 sys.path.insert(0, str(PROJECT))  # for the in-process tests: import nowd_healthcheck
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 def ipv6_loopback_available() -> bool:
@@ -63,8 +67,9 @@ def format_time(t: float, fmt: str) -> str:
     if fmt == "seconds+0000":  # whole seconds (truncated), numeric UTC offset
         return stamp.strftime("%Y-%m-%dT%H:%M:%S+00:00")
     if fmt == "json":  # nowd's JSON shape
-        return json.dumps({"now": stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                           "unix_ns": int(t * 1e9), "clock": None})
+        return json.dumps(
+            {"now": stamp.strftime("%Y-%m-%dT%H:%M:%S.%fZ"), "unix_ns": int(t * 1e9), "clock": None}
+        )
     raise ValueError(fmt)
 
 
@@ -76,22 +81,30 @@ class TimeServer:
     before reading the clock, per request in turn (the last one repeats).
     """
 
-    def __init__(self, skew: float = 0.0, body: str = "micro", status: int = 200,
-                 delays: Tuple[float, ...] = (0.0,), server_header: str = "test-server",
-                 healthz: Tuple[int, str] = (200, "ok"), host: str = "127.0.0.1",
-                 port: int = 0, keep_alive: bool = True,
-                 instance: Optional[str] = None) -> None:
+    def __init__(
+        self,
+        skew: float = 0.0,
+        body: str = "micro",
+        status: int = 200,
+        delays: tuple[float, ...] = (0.0,),
+        server_header: str = "test-server",
+        healthz: tuple[int, str] = (200, "ok"),
+        host: str = "127.0.0.1",
+        port: int = 0,
+        keep_alive: bool = True,
+        instance: str | None = None,
+    ) -> None:
         self.skew, self.body, self.status, self.delays = skew, body, status, delays
         self.server_header, self.healthz, self.instance = server_header, healthz, instance
-        self.requests: List[Tuple[str, str]] = []  # (path, Host header)
-        self.readings: List[float] = []  # the server's clock at each /now
+        self.requests: list[tuple[str, str]] = []  # (path, Host header)
+        self.readings: list[float] = []  # the server's clock at each /now
         self._lock = threading.Lock()
         outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
 
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+            def do_GET(self) -> None:
                 with outer._lock:
                     index = len(outer.requests)
                     outer.requests.append((self.path, self.headers.get("Host", "")))
@@ -103,9 +116,7 @@ class TimeServer:
                     outer.readings.append(now)
                 if self.path == "/healthz":
                     status, text = outer.healthz[0], outer.healthz[1] + "\n"
-                elif outer.body == "date-only":
-                    status, text = outer.status, "hello, no time here\n"
-                elif outer.body == "nothing":
+                elif outer.body == "date-only" or outer.body == "nothing":
                     status, text = outer.status, "hello, no time here\n"
                 else:
                     status, text = outer.status, format_time(now, outer.body) + "\n"
@@ -140,7 +151,7 @@ class TimeServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}/now"
 
-    def paths(self) -> List[str]:
+    def paths(self) -> list[str]:
         return [path for path, _host in self.requests]
 
     def close(self) -> None:
@@ -151,7 +162,7 @@ class TimeServer:
 @pytest.fixture
 def time_server():
     """A factory of TimeServers, all shut down after the test."""
-    servers: List[TimeServer] = []
+    servers: list[TimeServer] = []
 
     def start(**kwargs) -> TimeServer:
         server = TimeServer(**kwargs)
@@ -184,13 +195,14 @@ def dual_stack_servers(time_server, v4: dict, v6: dict):
 class RawServer:
     """Accepts TCP connections on loopback and hands each to behave(conn)."""
 
-    def __init__(self, behave: Callable[[socket.socket], None], host: str = "127.0.0.1",
-                 port: int = 0) -> None:
+    def __init__(
+        self, behave: Callable[[socket.socket], None], host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.sock = socket.create_server((host, port))
         self.port = self.sock.getsockname()[1]
         self.url = f"http://{host}:{self.port}/now"
         self.behave = behave
-        self.connections: List[socket.socket] = []
+        self.connections: list[socket.socket] = []
         self.stopped = threading.Event()
         threading.Thread(target=self._serve, daemon=True).start()
 
@@ -204,10 +216,8 @@ class RawServer:
             threading.Thread(target=self._handle, args=(conn,), daemon=True).start()
 
     def _handle(self, conn: socket.socket) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self.behave(conn)
-        except OSError:
-            pass
 
     def close(self) -> None:
         self.stopped.set()
@@ -218,7 +228,7 @@ class RawServer:
 
 @pytest.fixture
 def raw_server():
-    servers: List[RawServer] = []
+    servers: list[RawServer] = []
 
     def start(behave: Callable[[socket.socket], None], **kwargs) -> RawServer:
         server = RawServer(behave, **kwargs)
@@ -230,82 +240,14 @@ def raw_server():
         server.close()
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
 # --------------------------------------------------------------------------
-# SNTP responder
+# SNTP responders
 # --------------------------------------------------------------------------
-
-NTP_PACKET = struct.Struct("!BBbbII4sQQQQ")
-NTP_EPOCH_OFFSET_S = 2_208_988_800
-
-
-def to_ntp(t: float) -> int:
-    seconds = int(t)
-    return ((seconds + NTP_EPOCH_OFFSET_S) % (1 << 32)) << 32 | int((t - seconds) * (1 << 32))
-
-
-class SntpResponder:
-    """An SNTP server on a loopback ephemeral UDP port, its clock off by offset.
-
-    mode: "ok", "silent" (never answers), "bad-origin" (answers, but not to
-    the request sent), "unsynchronised" (leap indicator 3), "kiss" (stratum 0).
-    """
-
-    def __init__(self, offset: float = 0.0, mode: str = "ok", host: str = "127.0.0.1") -> None:
-        self.offset, self.mode = offset, mode
-        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET,
-                                  socket.SOCK_DGRAM)
-        self.sock.bind((host, 0))
-        self.port = self.sock.getsockname()[1]
-        self.spec = f"[{host}]:{self.port}" if ":" in host else f"{host}:{self.port}"
-        self.queries = 0
-        self.transmits: List[int] = []  # the transmit timestamp of each request
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                data, peer = self.sock.recvfrom(512)
-            except OSError:
-                return
-            received = time.time() + self.offset
-            self.queries += 1
-            if self.mode == "silent" or len(data) < NTP_PACKET.size:
-                continue
-            request = NTP_PACKET.unpack_from(data)
-            self.transmits.append(request[10])
-            leap, stratum, ref_id = 0, 2, b"TEST"
-            origin = request[10]  # the client's transmit timestamp, echoed
-            if self.mode == "bad-origin":
-                origin ^= 1 << 40
-            elif self.mode == "unsynchronised":
-                leap = 3
-            elif self.mode == "kiss":
-                stratum, ref_id = 0, b"RATE"
-            reply = NTP_PACKET.pack(
-                (leap << 6) | (4 << 3) | 4, stratum, 6, -20,
-                0x0000_0010, 0x0000_0020,  # root delay and dispersion: 0.2 ms, 0.5 ms
-                ref_id, to_ntp(received - 10), origin, to_ntp(received),
-                to_ntp(time.time() + self.offset),
-            )
-            try:
-                self.sock.sendto(reply, peer)
-            except OSError:
-                return
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 @pytest.fixture
 def sntp_responder():
-    responders: List[SntpResponder] = []
+    responders: list[SntpResponder] = []
 
     def start(**kwargs) -> SntpResponder:
         responder = SntpResponder(**kwargs)
@@ -346,19 +288,26 @@ class CheckRun:
 CHECK_ENV = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
 
 
-def run_check(*args: str, timeout: float = 30, command: Optional[List[str]] = None,
-              prefix: Tuple[str, ...] = ()) -> CheckRun:
+def run_check(
+    *args: str, timeout: float = 30, command: list[str] | None = None, prefix: tuple[str, ...] = ()
+) -> CheckRun:
     """Run the check (or command) as cron would, and capture what it says.
     prefix: what runs it, e.g. ("ip", "netns", "exec", NAME)."""
     argv = list(prefix) + (command or CHECK_COMMAND) + [str(arg) for arg in args]
     started = time.monotonic()
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout,
-                          env=CHECK_ENV, cwd=PROJECT)
+    proc = subprocess.run(
+        argv, capture_output=True, text=True, timeout=timeout, env=CHECK_ENV, cwd=PROJECT
+    )
     return CheckRun(proc, time.monotonic() - started)
 
 
 def start_check(*args: str) -> subprocess.Popen:
     """The check as a process that runs on (--interval) until stopped."""
-    return subprocess.Popen(CHECK_COMMAND + [str(arg) for arg in args], cwd=PROJECT,
-                            env=CHECK_ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(
+        CHECK_COMMAND + [str(arg) for arg in args],
+        cwd=PROJECT,
+        env=CHECK_ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )

@@ -16,55 +16,25 @@ nothing is added to the host's own network. Needs root.
 
 from __future__ import annotations
 
-import ctypes
-import os
 import secrets
 import shutil
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
-from typing import Callable, List, Optional, TypeVar
 
-T = TypeVar("T")
+from nowd_testing import in_netns
 
 SERVER_ADDRESS = "10.111.0.1"
 CLIENT_ADDRESS = "10.111.0.2"
 NAME = "nlb.test"
 AAAA = ("2001:db8:11::1", "2001:db8:11::2")  # documentation prefix: never routed
 NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
-CLONE_NEWNET = 0x40000000
-
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 def sh(*argv: str) -> None:
     subprocess.run(argv, check=True, capture_output=True, timeout=30)
-
-
-def in_netns(name: str, work: Callable[[], T]) -> T:
-    """work() in a thread that has entered the namespace: the sockets it makes
-    (a listening one, say) stay in that namespace, whoever uses them later."""
-    outcome: dict = {}
-
-    def runner() -> None:
-        try:
-            with open(f"/run/netns/{name}") as handle:
-                if _libc.setns(handle.fileno(), CLONE_NEWNET) != 0:
-                    error = ctypes.get_errno()
-                    raise OSError(error, f"setns {name}: {os.strerror(error)}")
-            outcome["value"] = work()
-        except BaseException as error:  # noqa: BLE001 - handed to the caller
-            outcome["error"] = error
-
-    thread = threading.Thread(target=runner)
-    thread.start()
-    thread.join()
-    if "error" in outcome:
-        raise outcome["error"]
-    return outcome["value"]
 
 
 class Site:
@@ -76,16 +46,37 @@ class Site:
         self.server = f"nowd-i11-srv-{tag}"
         self.tmp = Path(tempfile.mkdtemp(prefix=f"nowd-i11-{tag}-"))
         self.hosts_dir = Path("/etc/netns") / self.client
-        self.processes: List[subprocess.Popen] = []
-        self.nginx: Optional[subprocess.Popen] = None
+        self.processes: list[subprocess.Popen] = []
+        self.nginx: subprocess.Popen | None = None
         for ns in (self.client, self.server):
             sh("ip", "netns", "add", ns)
             sh("ip", "-n", ns, "link", "set", "lo", "up")
-        sh("ip", "link", "add", "veth-cli", "netns", self.client, "type", "veth",
-           "peer", "name", "veth-srv", "netns", self.server)
+        sh(
+            "ip",
+            "link",
+            "add",
+            "veth-cli",
+            "netns",
+            self.client,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "veth-srv",
+            "netns",
+            self.server,
+        )
         # No IPv6 on the client's only link: no link-local address, no route.
-        sh("ip", "netns", "exec", self.client, "sysctl", "-q", "-w",
-           "net.ipv6.conf.veth-cli.disable_ipv6=1")
+        sh(
+            "ip",
+            "netns",
+            "exec",
+            self.client,
+            "sysctl",
+            "-q",
+            "-w",
+            "net.ipv6.conf.veth-cli.disable_ipv6=1",
+        )
         sh("ip", "-n", self.client, "addr", "add", f"{CLIENT_ADDRESS}/24", "dev", "veth-cli")
         sh("ip", "-n", self.server, "addr", "add", f"{SERVER_ADDRESS}/24", "dev", "veth-srv")
         for ns, dev in ((self.client, "veth-cli"), (self.server, "veth-srv")):
@@ -93,15 +84,20 @@ class Site:
         self.hosts_dir.mkdir(parents=True, exist_ok=True)
         (self.hosts_dir / "hosts").write_text(
             "127.0.0.1 localhost\n::1 localhost\n"
-            f"{SERVER_ADDRESS} {NAME}\n" + "".join(f"{a} {NAME}\n" for a in AAAA))
+            f"{SERVER_ADDRESS} {NAME}\n" + "".join(f"{a} {NAME}\n" for a in AAAA)
+        )
 
     @property
     def client_prefix(self) -> tuple:
         return ("ip", "netns", "exec", self.client)
 
-    def start_in_server(self, argv: List[str], env: Optional[dict] = None) -> subprocess.Popen:
-        proc = subprocess.Popen(["ip", "netns", "exec", self.server] + argv, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    def start_in_server(self, argv: list[str], env: dict | None = None) -> subprocess.Popen:
+        proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.server, *argv],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         self.processes.append(proc)
         return proc
 
@@ -109,16 +105,20 @@ class Site:
         deadline = time.monotonic() + 10
         while True:
             try:
-                in_netns(self.server,
-                         lambda: socket.create_connection((address, port), timeout=0.5).close())
+                in_netns(
+                    self.server,
+                    lambda: socket.create_connection((address, port), timeout=0.5).close(),
+                )
                 return
             except OSError:
                 if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"nothing listens on {address}:{port} in "
-                                       f"{self.server}: {proc.stderr.read()!r}") from None
+                    raise RuntimeError(
+                        f"nothing listens on {address}:{port} in "
+                        f"{self.server}: {proc.stderr.read()!r}"
+                    ) from None
                 time.sleep(0.05)
 
-    def balance(self, ports: List[int]) -> None:
+    def balance(self, ports: list[int]) -> None:
         """nginx on SERVER_ADDRESS:80, round robin over 127.0.0.1:PORT."""
         if self.nginx is not None:
             self.nginx.terminate()
@@ -133,9 +133,11 @@ class Site:
             "stream {\n"
             "  upstream backends {\n" + upstream + "  }\n"
             f"  server {{ listen {SERVER_ADDRESS}:80; proxy_pass backends; }}\n"
-            "}\n")
+            "}\n"
+        )
         self.nginx = self.start_in_server(
-            ["nginx", "-c", str(conf), "-p", str(self.tmp), "-e", str(self.tmp / "error.log")])
+            ["nginx", "-c", str(conf), "-p", str(self.tmp), "-e", str(self.tmp / "error.log")]
+        )
         self.wait_listening(SERVER_ADDRESS, 80, self.nginx)
 
     def close(self) -> None:

@@ -6,7 +6,6 @@ import math
 import re
 
 import pytest
-
 from conftest import run_check
 
 TOLERANCE_S = 0.005  # besides RTT / 2: scheduling on a busy test machine
@@ -23,15 +22,18 @@ def assert_offset_near(report: dict, skew: float, resolution: float = 0.0) -> No
     assert error <= (rtt + resolution) / 2 + TOLERANCE_S, (report, skew)
 
 
-@pytest.mark.parametrize("skew, status, code", [
-    (0.0, "OK", 0),
-    (+0.3, "OK", 0),
-    (-0.3, "OK", 0),
-    (+0.7, "WARNING", 1),
-    (-0.7, "WARNING", 1),
-    (+1.5, "CRITICAL", 2),
-    (-1.5, "CRITICAL", 2),
-])
+@pytest.mark.parametrize(
+    "skew, status, code",
+    [
+        (0.0, "OK", 0),
+        (+0.3, "OK", 0),
+        (-0.3, "OK", 0),
+        (+0.7, "WARNING", 1),
+        (-0.7, "WARNING", 1),
+        (+1.5, "CRITICAL", 2),
+        (-1.5, "CRITICAL", 2),
+    ],
+)
 def test_skew_verdict_and_offset(time_server, skew, status, code):
     server = time_server(skew=skew)
     run = run_check(server.url, "--json")
@@ -47,11 +49,13 @@ def test_skew_verdict_and_offset(time_server, skew, status, code):
 
 LINE_RE = re.compile(
     r"^NOWD (OK|WARNING|CRITICAL): offset ([+-]\d+\.\d{3})s ±(\d+\.\d{3})s "
-    r"\(rtt [\d.]+ms, 1 address; local clock trusted\)(?: - .+)? \| (.+)$")
+    r"\(rtt [\d.]+ms, 1 address; local clock trusted\)(?: - .+)? \| (.+)$"
+)
 
 
-@pytest.mark.parametrize("skew, status, code", [(+0.3, "OK", 0), (+1.5, "CRITICAL", 2),
-                                                (-0.7, "WARNING", 1)])
+@pytest.mark.parametrize(
+    "skew, status, code", [(+0.3, "OK", 0), (+1.5, "CRITICAL", 2), (-0.7, "WARNING", 1)]
+)
 def test_text_line(time_server, skew, status, code):
     """One line in the monitoring-plugins form: NOWD STATUS: text | perfdata."""
     server = time_server(skew=skew)
@@ -118,8 +122,9 @@ def test_date_header_only_large_skew(time_server):
     server = time_server(skew=-4.0, body="date-only")
     run = run_check(server.url)
     assert run.returncode == 2, run
-    assert run.line.startswith("NOWD CRITICAL: offset -4.") or \
-        run.line.startswith("NOWD CRITICAL: offset -3."), run
+    assert run.line.startswith("NOWD CRITICAL: offset -4.") or run.line.startswith(
+        "NOWD CRITICAL: offset -3."
+    ), run
 
 
 def test_slow_server_widens_the_interval_not_the_error(time_server):

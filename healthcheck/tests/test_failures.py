@@ -6,8 +6,8 @@ import socket
 import threading
 
 import pytest
-
-from conftest import free_port, run_check
+from conftest import run_check
+from nowd_testing import free_port
 
 
 def test_http_500(time_server):
@@ -115,16 +115,24 @@ def test_trickling_server_is_cut_at_the_timeout(raw_server):
 def test_not_listening_on_ipv6_is_critical_too(time_server):
     """One bad address among good ones makes the service CRITICAL."""
     server = time_server()
-    run = run_check(f"http://localhost:{server.port}/now",
-                    "--address", "127.0.0.1", "--address", "::1", "--json")
+    run = run_check(
+        f"http://localhost:{server.port}/now",
+        "--address",
+        "127.0.0.1",
+        "--address",
+        "::1",
+        "--json",
+    )
     report = run.json
     assert (run.returncode, report["status"]) == (2, "CRITICAL"), run
     by_address = {a["address"]: a for a in report["addresses"]}
     assert by_address["127.0.0.1"]["status"] == "OK"
     assert by_address["::1"]["status"] == "CRITICAL"
-    assert by_address["::1"]["error"] in ("connection refused",
-                                          "Cannot assign requested address",
-                                          "Network is unreachable")
+    assert by_address["::1"]["error"] in (
+        "connection refused",
+        "Cannot assign requested address",
+        "Network is unreachable",
+    )
     # The offset shown is the one address that gave one.
     assert abs(report["offset_s"]) <= report["uncertainty_s"] + 0.005
     assert report["reasons"][0].startswith("[::1]: ")
@@ -157,8 +165,15 @@ def test_all_addresses_failing_slowly_end_before_the_deadline(raw_server, sntp_r
     ntp = sntp_responder(mode="silent")
     args = [a for host in hosts for a in ("--address", host)]
     try:
-        run = run_check(f"http://nowd.test:{first.port}/now", *args, "--timeout", "3",
-                        "--ntp-server", ntp.spec, "--json")
+        run = run_check(
+            f"http://nowd.test:{first.port}/now",
+            *args,
+            "--timeout",
+            "3",
+            "--ntp-server",
+            ntp.spec,
+            "--json",
+        )
     finally:
         release.set()
     report = run.json

@@ -21,20 +21,52 @@ def test_wheel_installs_a_working_command(tmp_path, time_server):
     source.mkdir()
     for name in PACKAGE_FILES:
         shutil.copy(PROJECT / name, source / name)
-    shutil.copytree(PROJECT / "nowd_healthcheck", source / "nowd_healthcheck",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        PROJECT / "nowd_healthcheck",
+        source / "nowd_healthcheck",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     wheels = tmp_path / "wheels"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps",
-                    "--no-build-isolation", "--no-index", "--wheel-dir", str(wheels),
-                    str(source)], check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--wheel-dir",
+            str(wheels),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     (wheel,) = wheels.glob("nowd_healthcheck-*.whl")
 
     target = tmp_path / "venv"
     venv.create(target, with_pip=False)
     python = target / "bin" / "python"
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "install",
-                    "--quiet", "--no-index", "--no-deps", str(wheel)],
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(python),
+            "install",
+            "--quiet",
+            "--no-index",
+            "--no-deps",
+            str(wheel),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
 
     command = [str(target / "bin" / "nowd-healthcheck")]
     version = run_check("--version", command=command)

@@ -16,11 +16,10 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Optional
 
 import pytest
-
-from conftest import PROJECT, free_port, ipv6_loopback_available, run_check
+from conftest import PROJECT, ipv6_loopback_available, run_check
+from nowd_testing import free_port
 
 DEFAULT_BINARY = PROJECT.parent / "target" / "x86_64-unknown-linux-musl" / "release" / "nowd"
 OFFSET_LIMIT_S = 0.005  # nowd and the check share one clock: only the method's error
@@ -39,17 +38,27 @@ def nowd_binary() -> Path:
 
 
 class Nowd:
-    def __init__(self, listen_host: str, connect_host: str,
-                 credentials: Optional[Path] = None) -> None:
+    def __init__(
+        self, listen_host: str, connect_host: str, credentials: Path | None = None
+    ) -> None:
         self.port = free_port(connect_host)
         listen = f"[{listen_host}]" if ":" in listen_host else listen_host
         env = dict(os.environ)
         if credentials is not None:  # as systemd's LoadCredential= passes them
             env["CREDENTIALS_DIRECTORY"] = str(credentials)
         self.proc = subprocess.Popen(
-            [str(nowd_binary()), "--listen", f"{listen}:{self.port}", "--log-level", "warn",
-             *LOOPBACK_REFERENCE],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+            [
+                str(nowd_binary()),
+                "--listen",
+                f"{listen}:{self.port}",
+                "--log-level",
+                "warn",
+                *LOOPBACK_REFERENCE,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
         host = f"[{connect_host}]" if ":" in connect_host else connect_host
         self.base = f"http://{host}:{self.port}"
         self.url = f"{self.base}/now"
@@ -87,7 +96,7 @@ def nowd():
     server.stop()
 
 
-def check_between_healthz_reads(nowd: "Nowd", *args: str):
+def check_between_healthz_reads(nowd: Nowd, *args: str):
     """The check, and what nowd's /healthz said just before and just after it:
     a 503's reason is nowd's reference probe's last result, which may change
     while the check runs, so the check reports one of the two."""
@@ -104,8 +113,12 @@ def ok_or_only_unsynchronised(report: dict, healthz) -> bool:
     if status == 200:
         return report["status"] == "OK" and report["reasons"] == []
     label = f"127.0.0.1 instance {host_instance_id()[:8]}"
-    return (status == 503 and "not synchronized" in reason and report["status"] == "WARNING"
-            and report["reasons"] == [f"{label}: healthz 503: {reason}"])
+    return (
+        status == 503
+        and "not synchronized" in reason
+        and report["status"] == "WARNING"
+        and report["reasons"] == [f"{label}: healthz 503: {reason}"]
+    )
 
 
 def test_nowd_offset_near_zero(nowd):
@@ -121,7 +134,10 @@ def test_nowd_offset_near_zero(nowd):
     (instance,) = address["instances"]
     assert instance["instance"] == host_instance_id()
     assert instance["samples"] == 10 and instance["healthz"] is not None
-    assert any(ok_or_only_unsynchronised(report, healthz) for healthz in readings), (readings, report)
+    assert any(ok_or_only_unsynchronised(report, healthz) for healthz in readings), (
+        readings,
+        report,
+    )
     assert run.returncode == {"OK": 0, "WARNING": 1}[report["status"]]
 
 
@@ -133,8 +149,11 @@ def test_nowd_text_line(nowd):
     def says(status, reason):
         if status == 200:
             return run.line.startswith("NOWD OK: offset ")
-        return (status == 503 and run.line.startswith("NOWD WARNING: offset ")
-                and f" - {label}: healthz 503: {reason} | offset=" in run.line)
+        return (
+            status == 503
+            and run.line.startswith("NOWD WARNING: offset ")
+            and f" - {label}: healthz 503: {reason} | offset=" in run.line
+        )
 
     assert any(says(status, reason) for status, reason in readings), (readings, run)
 
@@ -172,8 +191,11 @@ NOWD_APP_ID = "a987e796b82e44898e3ae4e4b6b53060"  # src/instance.rs
 
 def app_specific_id(machine_id: str) -> str:
     """sd_id128_get_machine_app_specific(), as systemd's sd-id128 computes it."""
-    digest = bytearray(hmac.new(bytes.fromhex(machine_id), bytes.fromhex(NOWD_APP_ID),
-                                hashlib.sha256).digest()[:16])
+    digest = bytearray(
+        hmac.new(bytes.fromhex(machine_id), bytes.fromhex(NOWD_APP_ID), hashlib.sha256).digest()[
+            :16
+        ]
+    )
     digest[6] = (digest[6] & 0x0F) | 0x40
     digest[8] = (digest[8] & 0x3F) | 0x80
     return digest.hex()
@@ -195,7 +217,7 @@ def instance_headers(server: Nowd, path: str = "/now") -> list:
         conn.close()
 
 
-def nowd_with_machine_id(tmp_path: Path, machine_id: Optional[str]) -> Nowd:
+def nowd_with_machine_id(tmp_path: Path, machine_id: str | None) -> Nowd:
     credentials = tmp_path / f"credentials-{machine_id}"
     credentials.mkdir()
     if machine_id is not None:
@@ -208,7 +230,10 @@ def test_instance_id_is_systemds_app_specific_id(tmp_path):
     machine_id = Path("/etc/machine-id").read_text().strip()
     expected = subprocess.run(
         ["systemd-id128", "machine-id", f"--app-specific={NOWD_APP_ID}"],
-        check=True, capture_output=True, text=True).stdout.strip()
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     server = nowd_with_machine_id(tmp_path, machine_id)
     try:
         assert instance_headers(server) == [expected]

@@ -7,8 +7,8 @@ import signal
 import time
 
 import pytest
-
-from conftest import NTP_EPOCH_OFFSET_S, free_port, ipv6_loopback_available, run_check, start_check
+from conftest import ipv6_loopback_available, run_check, start_check
+from nowd_testing import NTP_EPOCH_OFFSET_S, free_port
 
 
 def test_local_clock_corrected(time_server, sntp_responder):
@@ -36,7 +36,9 @@ def test_text_says_which_clock(time_server, sntp_responder):
     server = time_server(skew=0.0)
     ntp = sntp_responder(offset=-0.2)  # the local clock is 0.2 s fast
     line = run_check(server.url, "--ntp-server", ntp.spec).line
-    assert re.search(r"local clock 0\.[12]\d\ds fast ±0\.\d{3}s per NTP 127\.0\.0\.1:\d+\)", line), line
+    assert re.search(
+        r"local clock 0\.[12]\d\ds fast ±0\.\d{3}s per NTP 127\.0\.0\.1:\d+\)", line
+    ), line
     assert "local clock trusted" in run_check(server.url).line
 
 
@@ -59,12 +61,15 @@ def test_ipv6_ntp_server(time_server, sntp_responder):
     assert abs(run.json["offset_s"]) <= run.json["uncertainty_s"] + 0.005
 
 
-@pytest.mark.parametrize("mode, reason", [
-    ("silent", "no answer within 2s"),
-    ("bad-origin", "no answer within 2s"),  # an answer to another request is no answer
-    ("unsynchronised", "server not synchronised"),
-    ("kiss", "kiss-o'-death 'RATE'"),
-])
+@pytest.mark.parametrize(
+    "mode, reason",
+    [
+        ("silent", "no answer within 2s"),
+        ("bad-origin", "no answer within 2s"),  # an answer to another request is no answer
+        ("unsynchronised", "server not synchronised"),
+        ("kiss", "kiss-o'-death 'RATE'"),
+    ],
+)
 def test_unusable_ntp_server_is_a_warning(time_server, sntp_responder, mode, reason):
     server = time_server(skew=0.0)
     ntp = sntp_responder(mode=mode)
@@ -89,8 +94,7 @@ def test_ntp_port_closed(time_server):
 def test_ntp_asked_at_most_every_64s_when_repeating(time_server, sntp_responder):
     server = time_server()
     ntp = sntp_responder(offset=0.0)
-    proc = start_check(server.url, "--samples", "1", "--interval", "0.2",
-                       "--ntp-server", ntp.spec)
+    proc = start_check(server.url, "--samples", "1", "--interval", "0.2", "--ntp-server", ntp.spec)
     lines = [proc.stdout.readline() for _ in range(4)]
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=10)
@@ -119,12 +123,22 @@ def test_repeating_check_does_not_retry_a_failed_ntp_server(time_server, sntp_re
     not asked again (a kiss: never; silence: not within 64 s)."""
     server = time_server()
     ntp = sntp_responder(mode=mode)
-    proc = start_check(server.url, "--samples", "1", "--interval", "1.2", "--timeout", "1",
-                       "--ntp-server", ntp.spec)
+    proc = start_check(
+        server.url,
+        "--samples",
+        "1",
+        "--interval",
+        "1.2",
+        "--timeout",
+        "1",
+        "--ntp-server",
+        ntp.spec,
+    )
     lines = [proc.stdout.readline() for _ in range(4)]
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 0, (lines, out, err)
-    assert all(line.startswith("NOWD WARNING:") and f"NTP {ntp.spec}: " in line
-               for line in lines), lines
+    assert all(
+        line.startswith("NOWD WARNING:") and f"NTP {ntp.spec}: " in line for line in lines
+    ), lines
     assert ntp.queries == 1

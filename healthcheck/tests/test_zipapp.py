@@ -29,6 +29,7 @@ def test_zipapp_copied_alone_runs(tmp_path, time_server):
     for command in ([str(alone)], ["python3", str(alone)]):
         run = run_check(server.url, "--samples", "2", command=command)
         assert run.returncode == 2 and run.line.startswith("NOWD CRITICAL: offset +1."), run
-    version = subprocess.run([str(alone), "--version"], capture_output=True, text=True,
-                             cwd=tmp_path, timeout=30)
+    version = subprocess.run(
+        [str(alone), "--version"], capture_output=True, text=True, cwd=tmp_path, timeout=30
+    )
     assert version.stdout.startswith("nowd-healthcheck "), version

@@ -538,8 +538,7 @@ def test_an_open_connection_costs_what_the_capacity_arithmetic_assumes(machines)
            f"{per['current']:.1f} KiB (user {per['anon']:.1f}, kernel {per['kernel']:.1f}, "
            f"sockets {per['sock']:.1f}); {held['tasks'] - before['tasks']} threads more; "
            f"opened in {c['open_s']:.1f} s")
-    doc = (REPO / "docs/CAPACITY.md").read_text()
-    worst = float(re.search(r"\*\*(\d+) KiB\*\* per connection at worst", doc).group(1))
+    worst = json.loads((REPO / "bench/capacity.json").read_text())["worst_kib_per_connection"]
     # A thread per connection (tiny_http reuses the idle ones it had).
     assert n == HELD and held["tasks"] >= n, c
     assert per["current"] <= worst, f"{per['current']:.1f} KiB per connection, the bounds assume {worst} KiB"
