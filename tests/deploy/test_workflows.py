@@ -26,7 +26,8 @@ def load(path: Path) -> dict:
 
 def make_test_prerequisites() -> set[str]:
     out = subprocess.run(["make", "-pnq", "test"], cwd=ROOT, capture_output=True, text=True).stdout
-    (line,) = [line for line in out.splitlines() if line.startswith("test:")]
+    # The rule's line, not its target-specific variable's (test: TEST_PROFILE = ...).
+    (line,) = [line for line in out.splitlines() if line.startswith("test:") and "=" not in line]
     return set(line.split(":", 1)[1].split())
 
 
