@@ -738,6 +738,11 @@ fn parse_request_line(line: &str) -> Result<(Method, String, HTTPVersion), ReadE
     let method = parts.next().and_then(|w| w.parse().ok());
     let path = parts.next().map(origin_form);
     let version = parts.next().and_then(|w| parse_http_version(w).ok());
+    // nowd patch: exactly three fields (RFC 9112 3); a fourth means the
+    // line is not what it seems to a parser that stops after the version
+    if parts.next().is_some() {
+        return Err(ReadError::WrongRequestLine);
+    }
 
     method
         .and_then(|method| Some((method, path?, version?)))
@@ -768,5 +773,7 @@ mod test {
             assert_eq!(super::parse_request_line(&line).unwrap().1, path, "{target}");
         }
         assert!(super::parse_request_line("qsd qsd qsd").is_err());
+        // nowd patch: a fourth field
+        assert!(super::parse_request_line("GET /now HTTP/1.1 x").is_err());
     }
 }
