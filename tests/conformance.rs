@@ -108,6 +108,12 @@ const CASES: &[Case] = &[
         closes: true,
     },
     Case {
+        shape: "a method that is not a token (`:GET`)",
+        request: b":GET /now HTTP/1.1\r\nHost: a\r\n\r\n",
+        answers: &[400],
+        closes: true,
+    },
+    Case {
         shape: "Content-Length and Transfer-Encoding (CL.TE)",
         request: b"POST /now HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
         answers: &[400],

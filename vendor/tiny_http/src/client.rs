@@ -735,7 +735,12 @@ fn parse_http_version(version: &str) -> Result<HTTPVersion, ReadError> {
 fn parse_request_line(line: &str) -> Result<(Method, String, HTTPVersion), ReadError> {
     let mut parts = line.split(' ');
 
-    let method = parts.next().and_then(|w| w.parse().ok());
+    // nowd patch: the method is a token (RFC 9110 9.1), or the request is
+    // malformed (400), not merely a method the application lacks (405)
+    let method = parts
+        .next()
+        .filter(|w| crate::common::is_token(w))
+        .and_then(|w| w.parse().ok());
     let path = parts.next().map(origin_form);
     let version = parts.next().and_then(|w| parse_http_version(w).ok());
     // nowd patch: exactly three fields (RFC 9112 3); a fourth means the
@@ -775,5 +780,12 @@ mod test {
         assert!(super::parse_request_line("qsd qsd qsd").is_err());
         // nowd patch: a fourth field
         assert!(super::parse_request_line("GET /now HTTP/1.1 x").is_err());
+        // nowd patch: a method that is not a token
+        for method in [":GET", "GE(T", "G\u{7f}T", ""] {
+            let line = format!("{method} /now HTTP/1.1");
+            assert!(super::parse_request_line(&line).is_err(), "{method:?}");
+        }
+        let (method, ..) = super::parse_request_line("M-SEARCH * HTTP/1.1").unwrap();
+        assert_eq!(method.as_str(), "M-SEARCH");
     }
 }
