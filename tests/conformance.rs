@@ -150,6 +150,18 @@ const CASES: &[Case] = &[
         closes: true,
     },
     Case {
+        shape: "`Transfer-Encoding: chunked, chunked` (chunked twice)",
+        request: b"POST /now HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n0\r\n\r\n",
+        answers: &[400],
+        closes: true,
+    },
+    Case {
+        shape: "`Transfer-Encoding: chunked` on two header lines (chunked twice)",
+        request: b"POST /now HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: Chunked\r\n\r\n0\r\n\r\n0\r\n\r\n",
+        answers: &[400],
+        closes: true,
+    },
+    Case {
         shape: "Transfer-Encoding in HTTP/1.0",
         request: b"POST /now HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
         answers: &[400],

@@ -669,8 +669,9 @@ fn check_framing(version: &HTTPVersion, headers: &[crate::Header]) -> Result<(),
 /// way sees a different end of the body, and the rest is smuggled in as a
 /// request of its own. Now the only coding taken is `chunked`, alone (list
 /// elements trimmed, case ignored); with `Content-Length` too, in HTTP/1.0,
-/// or with `chunked` not last, the framing is unreliable: 400 (RFC 9112 6.1,
-/// 6.3); another coding: 501 (6.1). Either way the connection is closed.
+/// with `chunked` not last, or `chunked` more than once (in one header line
+/// or across several), the framing is unreliable: 400 (RFC 9112 6.1, 6.3);
+/// another coding: 501 (6.1). Either way the connection is closed.
 fn check_transfer_encoding(
     version: &HTTPVersion,
     headers: &[crate::Header],
@@ -690,6 +691,7 @@ fn check_transfer_encoding(
         || headers.iter().any(|h| h.field.equiv("Content-Length"))
         || codings.last().map(String::as_str) != Some("chunked")
         || codings.iter().any(String::is_empty)
+        || codings.iter().filter(|c| *c == "chunked").count() > 1
     {
         return Err(bad());
     }
@@ -787,5 +789,26 @@ mod test {
         }
         let (method, ..) = super::parse_request_line("M-SEARCH * HTTP/1.1").unwrap();
         assert_eq!(method.as_str(), "M-SEARCH");
+    }
+
+    // nowd patch: which transfer codings are served, refused (400) or not implemented (501)
+    #[test]
+    fn transfer_codings_chunked_once_and_last() {
+        use super::{ReadError, check_transfer_encoding};
+        use crate::{HTTPVersion, Header};
+        let check = |values: &[&str]| {
+            let headers: Vec<Header> = values
+                .iter()
+                .map(|v| Header::from_bytes("Transfer-Encoding", *v).unwrap())
+                .collect();
+            check_transfer_encoding(&HTTPVersion(1, 1), &headers)
+        };
+        assert!(check(&["chunked"]).is_ok());
+        assert!(check(&[" Chunked "]).is_ok());
+        for twice in [&["chunked, chunked"][..], &["chunked", "chunked"], &["gzip, chunked, chunked"]] {
+            assert!(matches!(check(twice), Err(ReadError::WrongHeader(_))), "{twice:?}");
+        }
+        assert!(matches!(check(&["chunked, gzip"]), Err(ReadError::WrongHeader(_))));
+        assert!(matches!(check(&["gzip, chunked"]), Err(ReadError::NotImplemented(_))));
     }
 }
