@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use crate::common::{HTTPVersion, Method};
 use crate::util::refined_tcp_stream::Deadline;
 use crate::util::RefinedTcpStream;
-use crate::util::{SequentialReader, SequentialReaderBuilder, SequentialWriter, SequentialWriterBuilder};
+use crate::util::{
+    SequentialReader, SequentialReaderBuilder, SequentialWriter, SequentialWriterBuilder,
+};
 use crate::{ConnectionLimits, Request};
 
 /// A ClientConnection is an object that will store a socket to a client
@@ -210,7 +212,10 @@ impl ClientConnection {
         writer: &mut SequentialWriter<BufWriter<RefinedTcpStream>>,
     ) -> bool {
         use std::sync::mpsc::TryRecvError;
-        let idle_by = match (self.idle_timeout.map(|t| Instant::now() + t), self.end_of_life) {
+        let idle_by = match (
+            self.idle_timeout.map(|t| Instant::now() + t),
+            self.end_of_life,
+        ) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -223,7 +228,11 @@ impl ClientConnection {
                         done = true;
                     }
                     Ok(chunk) => {
-                        if writer.write_all(&chunk).and_then(|()| writer.flush()).is_err() {
+                        if writer
+                            .write_all(&chunk)
+                            .and_then(|()| writer.flush())
+                            .is_err()
+                        {
                             break; // the write failed: the rest of the answer ends it
                         }
                     }
@@ -232,7 +241,11 @@ impl ClientConnection {
                 }
             }
             // Until the answer is done, look at it again every ANSWER_POLL.
-            let each = if done { self.idle_timeout } else { Some(ANSWER_POLL) };
+            let each = if done {
+                self.idle_timeout
+            } else {
+                Some(ANSWER_POLL)
+            };
             *self.deadline.lock().unwrap_or_else(|e| e.into_inner()) = (each, idle_by);
             match self.next_header_source.fill_buf() {
                 Err(e) if e.kind() == ErrorKind::TimedOut || e.kind() == ErrorKind::WouldBlock => {
@@ -487,7 +500,11 @@ impl Iterator for ClientConnection {
                         self.keep(chunk);
                         break;
                     }
-                    if writer.write_all(&chunk).and_then(|()| writer.flush()).is_err() {
+                    if writer
+                        .write_all(&chunk)
+                        .and_then(|()| writer.flush())
+                        .is_err()
+                    {
                         return None; // the client is gone or does not read: end
                     }
                 }
@@ -503,129 +520,127 @@ impl Iterator for ClientConnection {
             return None;
         }
 
-        loop {
-            let rq = match self.read() {
-                Err(ReadError::WrongRequestLine) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = error_answer(400);
-                    response
-                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                        .ok();
-                    self.linger();
-                    return None; // we don't know where the next request would start,
-                                 // se we have to close
-                }
-
-                Err(ReadError::RequestLineTooLong) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = error_answer(414);
-                    response
-                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                        .ok();
-                    self.linger();
-                    return None; // the rest of the line is unread: close
-                }
-
-                Err(ReadError::HeaderTooLarge(ver)) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = error_answer(431);
-                    response.raw_print(writer, ver, &[], false, None).ok();
-                    self.linger();
-                    return None; // the rest of the header is unread: close
-                }
-
-                Err(ReadError::WrongHeader(ver)) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = error_answer(400);
-                    response.raw_print(writer, ver, &[], false, None).ok();
-                    self.linger();
-                    return None; // we don't know where the next request would start,
-                                 // se we have to close
-                }
-
-                Err(ReadError::ReadIoError(ref err)) if err.kind() == ErrorKind::TimedOut => {
-                    // request timeout
-                    let writer = self.sink.next().unwrap();
-                    let response = error_answer(408);
-                    response
-                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                        .ok();
-                    return None; // closing the connection
-                }
-
-                Err(ReadError::VersionNotSupported) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = Response::from_string(
-                        "This server only supports HTTP versions 1.0 and 1.1".to_owned(),
-                    )
-                    .with_status_code(StatusCode(505))
-                    .with_header(no_store());
-                    response
-                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                        .ok();
-                    self.linger();
-                    return None; // not HTTP/1: close
-                }
-
-                Err(ReadError::NotImplemented(ver)) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = error_answer(501);
-                    response.raw_print(writer, ver, &[], false, None).ok();
-                    self.linger();
-                    return None; // the body's end is unknown: close
-                }
-
-                Err(ReadError::ExpectationFailed(ver)) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = error_answer(417);
-                    response.raw_print(writer, ver, &[], true, None).ok();
-                    self.linger();
-                    return None; // TODO: should be recoverable, but needs handling in case of body
-                }
-
-                Err(ReadError::ReadIoError(_)) | Err(ReadError::Idle) => return None,
-
-                Ok(rq) => rq,
-            };
-            let mut rq = rq;
-
-            // updating the status of the connection
-            let connection_header = rq
-                .headers()
-                .iter()
-                .find(|h| h.field.equiv("Connection"))
-                .map(|h| h.value.as_str());
-
-            let lowercase = connection_header.map(|h| h.to_ascii_lowercase());
-
-            match lowercase {
-                Some(ref val) if val.contains("close") => self.no_more_requests = true,
-                Some(ref val) if val.contains("upgrade") => self.no_more_requests = true,
-                Some(ref val)
-                    if !val.contains("keep-alive") && *rq.http_version() == HTTPVersion(1, 0) =>
-                {
-                    self.no_more_requests = true
-                }
-                None if *rq.http_version() == HTTPVersion(1, 0) => self.no_more_requests = true,
-                _ => (),
-            };
-
-            // nowd patch: a body left unread must not be parsed as the next request
-            if rq.streams_body {
-                self.no_more_requests = true;
+        let rq = match self.read() {
+            Err(ReadError::WrongRequestLine) => {
+                let writer = self.sink.next().unwrap();
+                let response = error_answer(400);
+                response
+                    .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
+                    .ok();
+                self.linger();
+                return None; // we don't know where the next request would start,
+                             // se we have to close
             }
-            // nowd patch: near its end of life a connection reads nothing more,
-            // and says so in this answer; it never closes while the client may
-            // be about to send (before its idle time is over)
-            if self.last_call.is_some_and(|end| Instant::now() >= end) {
-                self.no_more_requests = true;
-            }
-            // nowd patch: tell the application, so its answer can say so
-            rq.last_on_connection = self.no_more_requests;
 
-            // returning the request
-            return Some(rq);
+            Err(ReadError::RequestLineTooLong) => {
+                let writer = self.sink.next().unwrap();
+                let response = error_answer(414);
+                response
+                    .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
+                    .ok();
+                self.linger();
+                return None; // the rest of the line is unread: close
+            }
+
+            Err(ReadError::HeaderTooLarge(ver)) => {
+                let writer = self.sink.next().unwrap();
+                let response = error_answer(431);
+                response.raw_print(writer, ver, &[], false, None).ok();
+                self.linger();
+                return None; // the rest of the header is unread: close
+            }
+
+            Err(ReadError::WrongHeader(ver)) => {
+                let writer = self.sink.next().unwrap();
+                let response = error_answer(400);
+                response.raw_print(writer, ver, &[], false, None).ok();
+                self.linger();
+                return None; // we don't know where the next request would start,
+                             // se we have to close
+            }
+
+            Err(ReadError::ReadIoError(ref err)) if err.kind() == ErrorKind::TimedOut => {
+                // request timeout
+                let writer = self.sink.next().unwrap();
+                let response = error_answer(408);
+                response
+                    .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
+                    .ok();
+                return None; // closing the connection
+            }
+
+            Err(ReadError::VersionNotSupported) => {
+                let writer = self.sink.next().unwrap();
+                let response = Response::from_string(
+                    "This server only supports HTTP versions 1.0 and 1.1".to_owned(),
+                )
+                .with_status_code(StatusCode(505))
+                .with_header(no_store());
+                response
+                    .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
+                    .ok();
+                self.linger();
+                return None; // not HTTP/1: close
+            }
+
+            Err(ReadError::NotImplemented(ver)) => {
+                let writer = self.sink.next().unwrap();
+                let response = error_answer(501);
+                response.raw_print(writer, ver, &[], false, None).ok();
+                self.linger();
+                return None; // the body's end is unknown: close
+            }
+
+            Err(ReadError::ExpectationFailed(ver)) => {
+                let writer = self.sink.next().unwrap();
+                let response = error_answer(417);
+                response.raw_print(writer, ver, &[], true, None).ok();
+                self.linger();
+                return None; // TODO: should be recoverable, but needs handling in case of body
+            }
+
+            Err(ReadError::ReadIoError(_)) | Err(ReadError::Idle) => return None,
+
+            Ok(rq) => rq,
+        };
+        let mut rq = rq;
+
+        // updating the status of the connection
+        let connection_header = rq
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("Connection"))
+            .map(|h| h.value.as_str());
+
+        let lowercase = connection_header.map(|h| h.to_ascii_lowercase());
+
+        match lowercase {
+            Some(ref val) if val.contains("close") => self.no_more_requests = true,
+            Some(ref val) if val.contains("upgrade") => self.no_more_requests = true,
+            Some(ref val)
+                if !val.contains("keep-alive") && *rq.http_version() == HTTPVersion(1, 0) =>
+            {
+                self.no_more_requests = true
+            }
+            None if *rq.http_version() == HTTPVersion(1, 0) => self.no_more_requests = true,
+            _ => (),
+        };
+
+        // nowd patch: a body left unread must not be parsed as the next request
+        if rq.streams_body {
+            self.no_more_requests = true;
         }
+        // nowd patch: near its end of life a connection reads nothing more,
+        // and says so in this answer; it never closes while the client may
+        // be about to send (before its idle time is over)
+        if self.last_call.is_some_and(|end| Instant::now() >= end) {
+            self.no_more_requests = true;
+        }
+        // nowd patch: tell the application, so its answer can say so
+        rq.last_on_connection = self.no_more_requests;
+
+        // returning the request
+        Some(rq)
     }
 }
 
@@ -777,7 +792,11 @@ mod test {
             ("/now", "/now"),
         ] {
             let line = format!("GET {target} HTTP/1.1");
-            assert_eq!(super::parse_request_line(&line).unwrap().1, path, "{target}");
+            assert_eq!(
+                super::parse_request_line(&line).unwrap().1,
+                path,
+                "{target}"
+            );
         }
         assert!(super::parse_request_line("qsd qsd qsd").is_err());
         // nowd patch: a fourth field
@@ -785,7 +804,7 @@ mod test {
         // nowd patch: a method that is not a token
         for method in [":GET", "GE(T", "G\u{7f}T", ""] {
             let line = format!("{method} /now HTTP/1.1");
-            assert!(super::parse_request_line(&line).is_err(), "{method:?}");
+            assert!(super::parse_request_line(&line).is_err(), "{:?}", method);
         }
         let (method, ..) = super::parse_request_line("M-SEARCH * HTTP/1.1").unwrap();
         assert_eq!(method.as_str(), "M-SEARCH");
@@ -794,7 +813,7 @@ mod test {
     // nowd patch: which transfer codings are served, refused (400) or not implemented (501)
     #[test]
     fn transfer_codings_chunked_once_and_last() {
-        use super::{ReadError, check_transfer_encoding};
+        use super::{check_transfer_encoding, ReadError};
         use crate::{HTTPVersion, Header};
         let check = |values: &[&str]| {
             let headers: Vec<Header> = values
@@ -805,10 +824,24 @@ mod test {
         };
         assert!(check(&["chunked"]).is_ok());
         assert!(check(&[" Chunked "]).is_ok());
-        for twice in [&["chunked, chunked"][..], &["chunked", "chunked"], &["gzip, chunked, chunked"]] {
-            assert!(matches!(check(twice), Err(ReadError::WrongHeader(_))), "{twice:?}");
+        for twice in [
+            &["chunked, chunked"][..],
+            &["chunked", "chunked"],
+            &["gzip, chunked, chunked"],
+        ] {
+            assert!(
+                matches!(check(twice), Err(ReadError::WrongHeader(_))),
+                "{:?}",
+                twice
+            );
         }
-        assert!(matches!(check(&["chunked, gzip"]), Err(ReadError::WrongHeader(_))));
-        assert!(matches!(check(&["gzip, chunked"]), Err(ReadError::NotImplemented(_))));
+        assert!(matches!(
+            check(&["chunked, gzip"]),
+            Err(ReadError::WrongHeader(_))
+        ));
+        assert!(matches!(
+            check(&["gzip, chunked"]),
+            Err(ReadError::NotImplemented(_))
+        ));
     }
 }

@@ -98,8 +98,8 @@ use std::io::Error as IoError;
 use std::io::ErrorKind as IoErrorKind;
 use std::io::Result as IoResult;
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
@@ -329,9 +329,11 @@ impl Server {
                         let _ = sock.set_write_timeout(limits.write_timeout);
                         let pair = RefinedTcpStream::new(sock);
                         match pair {
-                            Ok((read_closable, write_closable)) => Ok(
-                                ClientConnection::new(write_closable, read_closable, &limits),
-                            ),
+                            Ok((read_closable, write_closable)) => Ok(ClientConnection::new(
+                                write_closable,
+                                read_closable,
+                                &limits,
+                            )),
                             Err(e) => Err(e),
                         }
                     }
@@ -412,7 +414,7 @@ impl Server {
         match self.messages.pop() {
             Some(Message::Error(err)) => Err(err),
             Some(Message::NewRequest(rq)) => Ok(rq),
-            None => Err(IoError::new(IoErrorKind::Other, "thread unblocked")),
+            None => Err(IoError::other("thread unblocked")),
         }
     }
 

@@ -193,7 +193,7 @@ where
     // the connection then ends after this request instead of draining it.
     let streams_body = connection_upgrade
         || transfer_encoding.is_some()
-        || content_length.map_or(false, |n| n > 1024 || (n > 0 && expects_continue));
+        || content_length.is_some_and(|n| n > 1024 || (n > 0 && expects_continue));
 
     // we wrap `source_data` around a reading whose nature depends on the transfer-encoding and
     // content-length headers

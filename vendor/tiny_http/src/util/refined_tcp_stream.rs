@@ -133,9 +133,7 @@ impl RefinedTcpStream {
     /// nowd patch: writes what the socket takes at once, without waiting;
     /// 0 where it takes nothing now.
     pub(crate) fn write_now(&mut self, buf: &[u8]) -> IoResult<usize> {
-        let conn = match &mut self.stream {
-            Stream::Http(conn) => conn,
-        };
+        let Stream::Http(conn) = &mut self.stream;
         loop {
             match conn.send_now(buf) {
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(0),

@@ -73,9 +73,8 @@ impl TaskPool {
         // so compare the idle threads with the tasks already queued for them.
         // Comparing with zero queued a burst of connections behind a single
         // idle thread, where they waited until some other connection ended.
-        let none_idle = |queue: &VecDeque<_>| {
-            self.sharing.waiting_tasks.load(Ordering::Acquire) <= queue.len()
-        };
+        let none_idle =
+            |queue: &VecDeque<_>| self.sharing.waiting_tasks.load(Ordering::Acquire) <= queue.len();
         if none_idle(&queue) {
             // nowd patch: a thread whose connection has just ended may be
             // runnable but not idle yet (under SCHED_BATCH it does not preempt
