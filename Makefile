@@ -32,8 +32,8 @@ build: deps-rust
 	cargo build --release --locked --target $(TARGET)
 
 lint: deps-rust
-	cargo fmt --check
-	cargo clippy --locked --all-targets -- -D warnings
+	cargo fmt --all --check
+	cargo clippy --locked --workspace --all-targets -- -D warnings
 	@tools/ensure-apt shellcheck
 	shellcheck .ci/run tools/ensure-apt tools/ensure-venv tests/container-test.sh bench/*.sh  # packer/ lints its own
 
@@ -44,7 +44,7 @@ test-rust: build
 	@file $(BINARY) | grep -q 'static-pie linked\|statically linked' || { file $(BINARY); exit 1; }
 	@size=$$(stat -c %s $(BINARY)); echo "nowd binary: $$size bytes, $$(file -b $(BINARY) | cut -d, -f1-5)"; \
 	  [ $$size -lt 1048576 ] || { echo "binary is over 1 MiB" >&2; exit 1; }
-	cargo test --locked --release --target $(TARGET) -- --show-output
+	cargo test --locked --release --target $(TARGET) --workspace -- --show-output
 
 # Builds the FROM-scratch image; runs it where a container engine can.
 test-container: build
