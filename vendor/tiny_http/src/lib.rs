@@ -91,7 +91,6 @@
 // (`Connection::send_now`) has no safe form in std
 #![deny(unsafe_code)]
 #![deny(rust_2018_idioms)]
-#![allow(clippy::match_like_matches_macro)]
 
 use std::error::Error;
 use std::io::Error as IoError;
@@ -182,7 +181,7 @@ impl Drop for OpenConnection {
 
 // this trait is to make sure that Server implements Share and Send
 #[doc(hidden)]
-#[allow(dead_code)] // nowd patch: quiet on current Rust
+#[allow(dead_code)] // a check at compile time only: never used
 trait MustBeShareDummy: Sync + Send {}
 #[doc(hidden)]
 impl MustBeShareDummy for Server {}

@@ -131,7 +131,7 @@ impl From<IoError> for RequestCreationError {
 /// It is the responsibility of the `Request` to read only the data of the request and not further.
 ///
 /// The `Write` object will be used by the `Request` to write the response.
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments)] // one per part of a request, each named at the one call
 pub fn new_request<R, W>(
     secure: bool,
     method: Method,
@@ -178,16 +178,10 @@ where
     };
 
     // true if the client sent a `Connection: upgrade` header
-    let connection_upgrade = {
-        match headers
-            .iter()
-            .find(|h: &&Header| h.field.equiv("Connection"))
-            .map(|h| h.value.as_str())
-        {
-            Some(v) if v.to_ascii_lowercase().contains("upgrade") => true,
-            _ => false,
-        }
-    };
+    let connection_upgrade = headers
+        .iter()
+        .find(|h: &&Header| h.field.equiv("Connection"))
+        .is_some_and(|h| h.value.as_str().to_ascii_lowercase().contains("upgrade"));
 
     // nowd patch: a body that is not read into memory here may be left unread;
     // the connection then ends after this request instead of draining it.
@@ -526,7 +520,7 @@ mod tests {
 
     #[test]
     fn must_be_send() {
-        #![allow(dead_code)]
+        #![allow(dead_code)] // a check at compile time only: `bar` is never called
         fn f<T: Send>(_: &T) {}
         fn bar(rq: &Request) {
             f(rq);
