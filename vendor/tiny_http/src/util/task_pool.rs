@@ -197,13 +197,16 @@ mod tests {
             .collect()
     }
 
-    /// Waits until every thread of the pool is idle again.
+    /// Waits until the pool's first threads have started and every thread
+    /// is idle.
     fn settle(pool: &TaskPool) {
         let by = Instant::now() + Duration::from_secs(10);
         let sharing = &pool.sharing;
-        while sharing.waiting_tasks.load(Ordering::Acquire)
-            < sharing.active_tasks.load(Ordering::Acquire)
-        {
+        loop {
+            let active = sharing.active_tasks.load(Ordering::Acquire);
+            if active >= MIN_THREADS && sharing.waiting_tasks.load(Ordering::Acquire) >= active {
+                break;
+            }
             assert!(Instant::now() < by, "threads still busy");
             thread::sleep(Duration::from_millis(5));
         }
