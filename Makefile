@@ -60,7 +60,7 @@ build: toolchain
 lint: lint-rust lint-python lint-shell
 
 lint-rust: toolchain
-	cargo fmt --check
+	cargo fmt --all --check
 	cargo clippy --locked --workspace --all-targets -- -D warnings
 
 $(RUFF_STAMP): tools/requirements-lint.txt tools/ensure-venv

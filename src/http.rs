@@ -1,12 +1,11 @@
 //! The HTTP answers: which request gets which status, headers and body.
 
 use crate::clock::{self, Clock, KernelClock};
+use crate::health::Snapshot;
 use crate::instance;
 use crate::page;
-use crate::reference::{Reference, Verdict};
-use log::{info, warn};
+use crate::reference::Verdict;
 use std::io::{self, Write};
-use std::time::{Duration, Instant};
 use tiny_http::{HTTPVersion, Method, Request};
 
 const TEXT: &str = "text/plain; charset=utf-8";
@@ -64,9 +63,8 @@ pub fn answer(
     method: &Method,
     url: &str,
     wants_json: bool,
-    max_error_us: i64,
     clock: &mut Clock,
-    reference: &Reference,
+    health: &Snapshot<'_>,
 ) -> Answer {
     let Some(route) = route(url) else {
         return Answer::text(
@@ -81,19 +79,17 @@ pub fn answer(
         };
     }
     match route {
-        Route::Healthz => {
-            match clock::judge(&clock::kernel_clock(), &reference.verdict(), max_error_us) {
-                Ok(reason) => Answer::text(200, format!("ok: {reason}\n")),
-                Err(reason) => Answer::text(503, format!("{reason}\n")),
-            }
-        }
+        Route::Healthz => match health.judge() {
+            Ok(reason) => Answer::text(200, format!("ok: {reason}\n")),
+            Err(reason) => Answer::text(503, format!("{reason}\n")),
+        },
         Route::Now if wants_json => {
             let kernel = clock::kernel_clock().ok();
             let now = clock.now();
             Answer {
                 status: 200,
                 content_type: JSON,
-                body: now_json(&now, kernel, &reference.verdict()),
+                body: now_json(&now, kernel, &health.reference()),
                 allow: None,
                 vary: Some("Accept"),
                 headers: "",
@@ -111,7 +107,7 @@ pub fn answer(
                 page::html(
                     &clock.now(),
                     clock::kernel_clock().ok(),
-                    &reference.verdict(),
+                    &health.reference(),
                 ),
             )
         },
@@ -221,28 +217,18 @@ fn reason(status: u16) -> &'static str {
 /// Answers requests, writing status line, headers and body of each in one
 /// piece (tiny_http's `Response` builds and allocates every header apart).
 pub struct Responder {
-    max_error_us: i64,
     clock: Clock,
     /// Sent as `Nowd-Instance:` with every answer (see `instance`).
     instance: Option<String>,
-    /// Polled by the request loop (`poll_reference`), read by /healthz.
-    reference: Reference,
-    /// When the clock was last judged, and whether it was healthy.
-    judged: Option<(Instant, bool)>,
-    started: Instant,
     /// Reused from one answer to the next.
     buf: Vec<u8>,
 }
 
 impl Responder {
-    pub fn new(max_error_us: i64, reference: Reference) -> Responder {
+    pub fn new() -> Responder {
         Responder {
-            max_error_us,
             clock: Clock::default(),
             instance: None,
-            reference,
-            judged: None,
-            started: Instant::now(),
             buf: Vec::with_capacity(512),
         }
     }
@@ -251,44 +237,14 @@ impl Responder {
         Responder { instance, ..self }
     }
 
-    /// Lets the clock probe receive and send; cheap, called every loop turn.
-    /// About once a second, also judges the clock and logs each change of
-    /// the verdict: a warning when /healthz turns 503 (journald forwards
-    /// warnings to the serial console, the one window into an instance).
-    pub fn poll_reference(&mut self) {
-        self.reference.poll();
-        // The first verdict once the reference had time to answer (2 s),
-        // then one a second.
-        let (at, wait) = match self.judged {
-            None => (self.started, Duration::from_secs(2)),
-            Some((at, _)) => (at, Duration::from_secs(1)),
-        };
-        if at.elapsed() < wait {
-            return;
-        }
-        let verdict = clock::judge(
-            &clock::kernel_clock(),
-            &self.reference.verdict(),
-            self.max_error_us,
-        );
-        let healthy = verdict.is_ok();
-        if self.judged.map(|(_, was)| was) != Some(healthy) {
-            match verdict {
-                Ok(reason) => info!("/healthz now answers 200: {reason}"),
-                Err(reason) => warn!("/healthz now answers 503: {reason}"),
-            }
-        }
-        self.judged = Some((Instant::now(), healthy));
-    }
-
-    pub fn respond(&mut self, request: Request) -> io::Result<u16> {
+    /// Answers one request; /healthz and the JSON answer read `health`.
+    pub fn respond(&mut self, request: Request, health: Snapshot<'_>) -> io::Result<u16> {
         let a = answer(
             request.method(),
             request.url(),
             wants_json(&request),
-            self.max_error_us,
             &mut self.clock,
-            &self.reference,
+            &health,
         );
         let buf = &mut self.buf;
         buf.clear();
@@ -333,9 +289,11 @@ impl Responder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::health::Health;
+    use crate::reference::Reference;
 
-    fn reference() -> Reference {
-        Reference::new(([127, 0, 0, 1], 9).into())
+    fn health() -> Health {
+        Health::new(100_000, Reference::new(([127, 0, 0, 1], 9).into()))
     }
 
     #[test]
@@ -356,9 +314,8 @@ mod tests {
             &Method::Post,
             "/now",
             false,
-            100_000,
             &mut Clock::default(),
-            &reference(),
+            &health().snapshot(),
         );
         assert_eq!((a.status, a.allow), (405, Some("GET, HEAD")));
     }
@@ -369,9 +326,8 @@ mod tests {
             &Method::Delete,
             "/admin",
             false,
-            100_000,
             &mut Clock::default(),
-            &reference(),
+            &health().snapshot(),
         );
         assert_eq!(a.status, 404);
     }

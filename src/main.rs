@@ -1,12 +1,14 @@
 //! nowd: the current time on GET /now.
 //!
 //! This file only wires things together: the command line, logging, signals,
-//! the listener, and the one loop that answers every request. The answers are
-//! in `http`, the clock in `clock`, the connection bounds in `limits`.
+//! the listener, and the one loop that answers every request and polls the
+//! clock's health. The answers are in `http`, the clock in `clock`, its health
+//! (and `/healthz`'s verdict) in `health`, the connection bounds in `limits`.
 
 mod alloc;
 mod cli;
 mod clock;
+mod health;
 mod http;
 mod instance;
 mod limits;
@@ -105,11 +107,11 @@ fn serve(config: &cli::Config) -> io::Result<()> {
     let instance = instance::load()
         .inspect_err(|e| warn!("answers carry no instance id: {e}"))
         .ok();
-    let mut responder = http::Responder::new(
+    let mut health = health::Health::new(
         i64::from(config.max_clock_error_ms) * 1000,
         reference::Reference::new(config.time_reference),
-    )
-    .with_instance(instance);
+    );
+    let mut responder = http::Responder::new().with_instance(instance);
 
     // tiny_http gets its own copy of the socket: nowd keeps one to shut down.
     // It keeps every connection's deadlines and the connection cap itself.
@@ -135,14 +137,14 @@ fn serve(config: &cli::Config) -> io::Result<()> {
 
     while !STOP.load(Ordering::Relaxed) {
         match server.recv_timeout(TICK) {
-            Ok(Some(request)) => handle(request, &mut responder),
+            Ok(Some(request)) => handle(request, &mut responder, health.snapshot()),
             Ok(None) => {}
             // The accept loop retries every passing error itself (patched
             // tiny_http); one it reports means the socket is unusable. A fresh
             // process, started by systemd, is the repair.
             Err(e) => return Err(io::Error::other(format!("accept loop ended: {e}"))),
         }
-        responder.poll_reference();
+        health.poll();
         if last_watchdog.elapsed() < WATCHDOG_INTERVAL {
             continue;
         }
@@ -164,7 +166,7 @@ fn serve(config: &cli::Config) -> io::Result<()> {
     let deadline = Instant::now() + DRAIN_TIME;
     while let Some(left) = deadline.checked_duration_since(Instant::now()) {
         match server.recv_timeout(left.min(Duration::from_millis(50))) {
-            Ok(Some(request)) => handle(request, &mut responder),
+            Ok(Some(request)) => handle(request, &mut responder, health.snapshot()),
             Ok(None) => break, // nothing more in flight
             Err(_) => {}       // the accept thread reporting the shutdown
         }
@@ -172,12 +174,16 @@ fn serve(config: &cli::Config) -> io::Result<()> {
     Ok(())
 }
 
-fn handle(request: tiny_http::Request, responder: &mut http::Responder) {
+fn handle(
+    request: tiny_http::Request,
+    responder: &mut http::Responder,
+    health: health::Snapshot<'_>,
+) {
     let line = log::log_enabled!(log::Level::Debug).then(|| {
         let peer = request.remote_addr().map_or("-".into(), |a| a.to_string());
         format!("{} {} from {peer}", request.method(), request.url())
     });
-    let result = responder.respond(request);
+    let result = responder.respond(request, health);
     if let Some(line) = line {
         // A client that left is its own affair, not an error of the service.
         match result {

@@ -102,6 +102,18 @@ const CASES: &[Case] = &[
         closes: true,
     },
     Case {
+        shape: "a request line with a fourth field (`GET /now HTTP/1.1 x`)",
+        request: b"GET /now HTTP/1.1 x\r\nHost: a\r\n\r\n",
+        answers: &[400],
+        closes: true,
+    },
+    Case {
+        shape: "a method that is not a token (`:GET`)",
+        request: b":GET /now HTTP/1.1\r\nHost: a\r\n\r\n",
+        answers: &[400],
+        closes: true,
+    },
+    Case {
         shape: "Content-Length and Transfer-Encoding (CL.TE)",
         request: b"POST /now HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
         answers: &[400],
@@ -135,6 +147,18 @@ const CASES: &[Case] = &[
         shape: "`Transfer-Encoding: gzip, chunked` (a coding nowd lacks)",
         request: b"POST /now HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n",
         answers: &[501],
+        closes: true,
+    },
+    Case {
+        shape: "`Transfer-Encoding: chunked, chunked` (chunked twice)",
+        request: b"POST /now HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n0\r\n\r\n0\r\n\r\n",
+        answers: &[400],
+        closes: true,
+    },
+    Case {
+        shape: "`Transfer-Encoding: chunked` on two header lines (chunked twice)",
+        request: b"POST /now HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: Chunked\r\n\r\n0\r\n\r\n0\r\n\r\n",
+        answers: &[400],
         closes: true,
     },
     Case {

@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 use crate::common::{HTTPVersion, Method};
 use crate::util::refined_tcp_stream::Deadline;
 use crate::util::RefinedTcpStream;
-use crate::util::{SequentialReader, SequentialReaderBuilder, SequentialWriter, SequentialWriterBuilder};
+use crate::util::{
+    SequentialReader, SequentialReaderBuilder, SequentialWriter, SequentialWriterBuilder,
+};
 use crate::{ConnectionLimits, Request};
 
 /// A ClientConnection is an object that will store a socket to a client
@@ -210,7 +212,10 @@ impl ClientConnection {
         writer: &mut SequentialWriter<BufWriter<RefinedTcpStream>>,
     ) -> bool {
         use std::sync::mpsc::TryRecvError;
-        let idle_by = match (self.idle_timeout.map(|t| Instant::now() + t), self.end_of_life) {
+        let idle_by = match (
+            self.idle_timeout.map(|t| Instant::now() + t),
+            self.end_of_life,
+        ) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -223,7 +228,11 @@ impl ClientConnection {
                         done = true;
                     }
                     Ok(chunk) => {
-                        if writer.write_all(&chunk).and_then(|()| writer.flush()).is_err() {
+                        if writer
+                            .write_all(&chunk)
+                            .and_then(|()| writer.flush())
+                            .is_err()
+                        {
                             break; // the write failed: the rest of the answer ends it
                         }
                     }
@@ -232,7 +241,11 @@ impl ClientConnection {
                 }
             }
             // Until the answer is done, look at it again every ANSWER_POLL.
-            let each = if done { self.idle_timeout } else { Some(ANSWER_POLL) };
+            let each = if done {
+                self.idle_timeout
+            } else {
+                Some(ANSWER_POLL)
+            };
             *self.deadline.lock().unwrap_or_else(|e| e.into_inner()) = (each, idle_by);
             match self.next_header_source.fill_buf() {
                 Err(e) if e.kind() == ErrorKind::TimedOut || e.kind() == ErrorKind::WouldBlock => {
@@ -487,7 +500,11 @@ impl Iterator for ClientConnection {
                         self.keep(chunk);
                         break;
                     }
-                    if writer.write_all(&chunk).and_then(|()| writer.flush()).is_err() {
+                    if writer
+                        .write_all(&chunk)
+                        .and_then(|()| writer.flush())
+                        .is_err()
+                    {
                         return None; // the client is gone or does not read: end
                     }
                 }
@@ -503,129 +520,127 @@ impl Iterator for ClientConnection {
             return None;
         }
 
-        loop {
-            let rq = match self.read() {
-                Err(ReadError::WrongRequestLine) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = error_answer(400);
-                    response
-                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                        .ok();
-                    self.linger();
-                    return None; // we don't know where the next request would start,
-                                 // se we have to close
-                }
-
-                Err(ReadError::RequestLineTooLong) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = error_answer(414);
-                    response
-                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                        .ok();
-                    self.linger();
-                    return None; // the rest of the line is unread: close
-                }
-
-                Err(ReadError::HeaderTooLarge(ver)) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = error_answer(431);
-                    response.raw_print(writer, ver, &[], false, None).ok();
-                    self.linger();
-                    return None; // the rest of the header is unread: close
-                }
-
-                Err(ReadError::WrongHeader(ver)) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = error_answer(400);
-                    response.raw_print(writer, ver, &[], false, None).ok();
-                    self.linger();
-                    return None; // we don't know where the next request would start,
-                                 // se we have to close
-                }
-
-                Err(ReadError::ReadIoError(ref err)) if err.kind() == ErrorKind::TimedOut => {
-                    // request timeout
-                    let writer = self.sink.next().unwrap();
-                    let response = error_answer(408);
-                    response
-                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                        .ok();
-                    return None; // closing the connection
-                }
-
-                Err(ReadError::VersionNotSupported) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = Response::from_string(
-                        "This server only supports HTTP versions 1.0 and 1.1".to_owned(),
-                    )
-                    .with_status_code(StatusCode(505))
-                    .with_header(no_store());
-                    response
-                        .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
-                        .ok();
-                    self.linger();
-                    return None; // not HTTP/1: close
-                }
-
-                Err(ReadError::NotImplemented(ver)) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = error_answer(501);
-                    response.raw_print(writer, ver, &[], false, None).ok();
-                    self.linger();
-                    return None; // the body's end is unknown: close
-                }
-
-                Err(ReadError::ExpectationFailed(ver)) => {
-                    let writer = self.sink.next().unwrap();
-                    let response = error_answer(417);
-                    response.raw_print(writer, ver, &[], true, None).ok();
-                    self.linger();
-                    return None; // TODO: should be recoverable, but needs handling in case of body
-                }
-
-                Err(ReadError::ReadIoError(_)) | Err(ReadError::Idle) => return None,
-
-                Ok(rq) => rq,
-            };
-            let mut rq = rq;
-
-            // updating the status of the connection
-            let connection_header = rq
-                .headers()
-                .iter()
-                .find(|h| h.field.equiv("Connection"))
-                .map(|h| h.value.as_str());
-
-            let lowercase = connection_header.map(|h| h.to_ascii_lowercase());
-
-            match lowercase {
-                Some(ref val) if val.contains("close") => self.no_more_requests = true,
-                Some(ref val) if val.contains("upgrade") => self.no_more_requests = true,
-                Some(ref val)
-                    if !val.contains("keep-alive") && *rq.http_version() == HTTPVersion(1, 0) =>
-                {
-                    self.no_more_requests = true
-                }
-                None if *rq.http_version() == HTTPVersion(1, 0) => self.no_more_requests = true,
-                _ => (),
-            };
-
-            // nowd patch: a body left unread must not be parsed as the next request
-            if rq.streams_body {
-                self.no_more_requests = true;
+        let rq = match self.read() {
+            Err(ReadError::WrongRequestLine) => {
+                let writer = self.sink.next().unwrap();
+                let response = error_answer(400);
+                response
+                    .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
+                    .ok();
+                self.linger();
+                return None; // we don't know where the next request would start,
+                             // se we have to close
             }
-            // nowd patch: near its end of life a connection reads nothing more,
-            // and says so in this answer; it never closes while the client may
-            // be about to send (before its idle time is over)
-            if self.last_call.is_some_and(|end| Instant::now() >= end) {
-                self.no_more_requests = true;
-            }
-            // nowd patch: tell the application, so its answer can say so
-            rq.last_on_connection = self.no_more_requests;
 
-            // returning the request
-            return Some(rq);
+            Err(ReadError::RequestLineTooLong) => {
+                let writer = self.sink.next().unwrap();
+                let response = error_answer(414);
+                response
+                    .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
+                    .ok();
+                self.linger();
+                return None; // the rest of the line is unread: close
+            }
+
+            Err(ReadError::HeaderTooLarge(ver)) => {
+                let writer = self.sink.next().unwrap();
+                let response = error_answer(431);
+                response.raw_print(writer, ver, &[], false, None).ok();
+                self.linger();
+                return None; // the rest of the header is unread: close
+            }
+
+            Err(ReadError::WrongHeader(ver)) => {
+                let writer = self.sink.next().unwrap();
+                let response = error_answer(400);
+                response.raw_print(writer, ver, &[], false, None).ok();
+                self.linger();
+                return None; // we don't know where the next request would start,
+                             // se we have to close
+            }
+
+            Err(ReadError::ReadIoError(ref err)) if err.kind() == ErrorKind::TimedOut => {
+                // request timeout
+                let writer = self.sink.next().unwrap();
+                let response = error_answer(408);
+                response
+                    .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
+                    .ok();
+                return None; // closing the connection
+            }
+
+            Err(ReadError::VersionNotSupported) => {
+                let writer = self.sink.next().unwrap();
+                let response = Response::from_string(
+                    "This server only supports HTTP versions 1.0 and 1.1".to_owned(),
+                )
+                .with_status_code(StatusCode(505))
+                .with_header(no_store());
+                response
+                    .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
+                    .ok();
+                self.linger();
+                return None; // not HTTP/1: close
+            }
+
+            Err(ReadError::NotImplemented(ver)) => {
+                let writer = self.sink.next().unwrap();
+                let response = error_answer(501);
+                response.raw_print(writer, ver, &[], false, None).ok();
+                self.linger();
+                return None; // the body's end is unknown: close
+            }
+
+            Err(ReadError::ExpectationFailed(ver)) => {
+                let writer = self.sink.next().unwrap();
+                let response = error_answer(417);
+                response.raw_print(writer, ver, &[], true, None).ok();
+                self.linger();
+                return None; // TODO: should be recoverable, but needs handling in case of body
+            }
+
+            Err(ReadError::ReadIoError(_)) | Err(ReadError::Idle) => return None,
+
+            Ok(rq) => rq,
+        };
+        let mut rq = rq;
+
+        // updating the status of the connection
+        let connection_header = rq
+            .headers()
+            .iter()
+            .find(|h| h.field.equiv("Connection"))
+            .map(|h| h.value.as_str());
+
+        let lowercase = connection_header.map(|h| h.to_ascii_lowercase());
+
+        match lowercase {
+            Some(ref val) if val.contains("close") => self.no_more_requests = true,
+            Some(ref val) if val.contains("upgrade") => self.no_more_requests = true,
+            Some(ref val)
+                if !val.contains("keep-alive") && *rq.http_version() == HTTPVersion(1, 0) =>
+            {
+                self.no_more_requests = true
+            }
+            None if *rq.http_version() == HTTPVersion(1, 0) => self.no_more_requests = true,
+            _ => (),
+        };
+
+        // nowd patch: a body left unread must not be parsed as the next request
+        if rq.streams_body {
+            self.no_more_requests = true;
         }
+        // nowd patch: near its end of life a connection reads nothing more,
+        // and says so in this answer; it never closes while the client may
+        // be about to send (before its idle time is over)
+        if self.last_call.is_some_and(|end| Instant::now() >= end) {
+            self.no_more_requests = true;
+        }
+        // nowd patch: tell the application, so its answer can say so
+        rq.last_on_connection = self.no_more_requests;
+
+        // returning the request
+        Some(rq)
     }
 }
 
@@ -669,8 +684,9 @@ fn check_framing(version: &HTTPVersion, headers: &[crate::Header]) -> Result<(),
 /// way sees a different end of the body, and the rest is smuggled in as a
 /// request of its own. Now the only coding taken is `chunked`, alone (list
 /// elements trimmed, case ignored); with `Content-Length` too, in HTTP/1.0,
-/// or with `chunked` not last, the framing is unreliable: 400 (RFC 9112 6.1,
-/// 6.3); another coding: 501 (6.1). Either way the connection is closed.
+/// with `chunked` not last, or `chunked` more than once (in one header line
+/// or across several), the framing is unreliable: 400 (RFC 9112 6.1, 6.3);
+/// another coding: 501 (6.1). Either way the connection is closed.
 fn check_transfer_encoding(
     version: &HTTPVersion,
     headers: &[crate::Header],
@@ -690,6 +706,7 @@ fn check_transfer_encoding(
         || headers.iter().any(|h| h.field.equiv("Content-Length"))
         || codings.last().map(String::as_str) != Some("chunked")
         || codings.iter().any(String::is_empty)
+        || codings.iter().filter(|c| *c == "chunked").count() > 1
     {
         return Err(bad());
     }
@@ -735,9 +752,19 @@ fn parse_http_version(version: &str) -> Result<HTTPVersion, ReadError> {
 fn parse_request_line(line: &str) -> Result<(Method, String, HTTPVersion), ReadError> {
     let mut parts = line.split(' ');
 
-    let method = parts.next().and_then(|w| w.parse().ok());
+    // nowd patch: the method is a token (RFC 9110 9.1), or the request is
+    // malformed (400), not merely a method the application lacks (405)
+    let method = parts
+        .next()
+        .filter(|w| crate::common::is_token(w))
+        .and_then(|w| w.parse().ok());
     let path = parts.next().map(origin_form);
     let version = parts.next().and_then(|w| parse_http_version(w).ok());
+    // nowd patch: exactly three fields (RFC 9112 3); a fourth means the
+    // line is not what it seems to a parser that stops after the version
+    if parts.next().is_some() {
+        return Err(ReadError::WrongRequestLine);
+    }
 
     method
         .and_then(|method| Some((method, path?, version?)))
@@ -765,8 +792,56 @@ mod test {
             ("/now", "/now"),
         ] {
             let line = format!("GET {target} HTTP/1.1");
-            assert_eq!(super::parse_request_line(&line).unwrap().1, path, "{target}");
+            assert_eq!(
+                super::parse_request_line(&line).unwrap().1,
+                path,
+                "{target}"
+            );
         }
         assert!(super::parse_request_line("qsd qsd qsd").is_err());
+        // nowd patch: a fourth field
+        assert!(super::parse_request_line("GET /now HTTP/1.1 x").is_err());
+        // nowd patch: a method that is not a token
+        for method in [":GET", "GE(T", "G\u{7f}T", ""] {
+            let line = format!("{method} /now HTTP/1.1");
+            assert!(super::parse_request_line(&line).is_err(), "{:?}", method);
+        }
+        let (method, ..) = super::parse_request_line("M-SEARCH * HTTP/1.1").unwrap();
+        assert_eq!(method.as_str(), "M-SEARCH");
+    }
+
+    // nowd patch: which transfer codings are served, refused (400) or not implemented (501)
+    #[test]
+    fn transfer_codings_chunked_once_and_last() {
+        use super::{check_transfer_encoding, ReadError};
+        use crate::{HTTPVersion, Header};
+        let check = |values: &[&str]| {
+            let headers: Vec<Header> = values
+                .iter()
+                .map(|v| Header::from_bytes("Transfer-Encoding", *v).unwrap())
+                .collect();
+            check_transfer_encoding(&HTTPVersion(1, 1), &headers)
+        };
+        assert!(check(&["chunked"]).is_ok());
+        assert!(check(&[" Chunked "]).is_ok());
+        for twice in [
+            &["chunked, chunked"][..],
+            &["chunked", "chunked"],
+            &["gzip, chunked, chunked"],
+        ] {
+            assert!(
+                matches!(check(twice), Err(ReadError::WrongHeader(_))),
+                "{:?}",
+                twice
+            );
+        }
+        assert!(matches!(
+            check(&["chunked, gzip"]),
+            Err(ReadError::WrongHeader(_))
+        ));
+        assert!(matches!(
+            check(&["gzip, chunked"]),
+            Err(ReadError::NotImplemented(_))
+        ));
     }
 }

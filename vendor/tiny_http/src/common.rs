@@ -162,7 +162,7 @@ impl Header {
     /// ```
     /// let header = tiny_http::Header::from_bytes(&b"Content-Type"[..], &b"text/plain"[..]).unwrap();
     /// ```
-    #[allow(clippy::result_unit_err)]
+    #[allow(clippy::result_unit_err)] // the release's public signature, kept for its callers
     pub fn from_bytes<B1, B2>(header: B1, value: B2) -> Result<Header, ()>
     where
         B1: Into<Vec<u8>> + AsRef<[u8]>,
@@ -354,7 +354,7 @@ impl Display for Method {
 }
 
 /// HTTP version (usually 1.0 or 1.1).
-#[allow(clippy::upper_case_acronyms)]
+#[allow(clippy::upper_case_acronyms)] // the release's public name, kept for its callers
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HTTPVersion(pub u8, pub u8);
 
@@ -425,7 +425,7 @@ mod test {
     fn test_parse_header() {
         let header: Header = "Content-Type: text/html".parse().unwrap();
 
-        assert!(header.field.equiv(&"content-type"));
+        assert!(header.field.equiv("content-type"));
         assert!(header.value.as_str() == "text/html");
 
         assert!("hello world".parse::<Header>().is_err());
@@ -442,7 +442,7 @@ mod test {
     fn test_parse_header_with_doublecolon() {
         let header: Header = "Time: 20: 34".parse().unwrap();
 
-        assert!(header.field.equiv(&"time"));
+        assert!(header.field.equiv("time"));
         assert!(header.value.as_str() == "20: 34");
     }
 

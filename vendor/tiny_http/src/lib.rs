@@ -91,18 +91,14 @@
 // (`Connection::send_now`) has no safe form in std
 #![deny(unsafe_code)]
 #![deny(rust_2018_idioms)]
-#![allow(clippy::match_like_matches_macro)]
-
-#[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-use zeroize::Zeroizing;
 
 use std::error::Error;
 use std::io::Error as IoError;
 use std::io::ErrorKind as IoErrorKind;
 use std::io::Result as IoResult;
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::thread;
@@ -123,7 +119,6 @@ mod common;
 mod connection;
 mod request;
 mod response;
-mod ssl;
 mod test;
 mod util;
 
@@ -186,7 +181,7 @@ impl Drop for OpenConnection {
 
 // this trait is to make sure that Server implements Share and Send
 #[doc(hidden)]
-#[allow(dead_code)] // nowd patch: quiet on current Rust
+#[allow(dead_code)] // a check at compile time only: never used
 trait MustBeShareDummy: Sync + Send {}
 #[doc(hidden)]
 impl MustBeShareDummy for Server {}
@@ -247,22 +242,6 @@ impl Server {
         })
     }
 
-    /// Shortcut for an HTTPS server on a specific address.
-    #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-    #[inline]
-    pub fn https<A>(
-        addr: A,
-        config: SslConfig,
-    ) -> Result<Server, Box<dyn Error + Send + Sync + 'static>>
-    where
-        A: ToSocketAddrs,
-    {
-        Server::new(ServerConfig {
-            addr: ConfigListenAddr::from_socket_addrs(addr)?,
-            ssl: Some(config),
-        })
-    }
-
     #[cfg(unix)]
     #[inline]
     /// Shortcut for a UNIX socket server at a specific path
@@ -309,30 +288,11 @@ impl Server {
             (listener, local_addr)
         };
 
-        // building the SSL capabilities
-        #[cfg(all(feature = "ssl-openssl", feature = "ssl-rustls"))]
-        compile_error!(
-            "Features 'ssl-openssl' and 'ssl-rustls' must not be enabled at the same time"
-        );
-        #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-        type SslContext = ();
-        #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-        type SslContext = crate::ssl::SslContextImpl;
-        let ssl: Option<SslContext> = {
-            match ssl_config {
-                #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-                Some(config) => Some(SslContext::from_pem(
-                    config.certificate,
-                    Zeroizing::new(config.private_key),
-                )?),
-                #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-                Some(_) => return Err(
-                    "Building a server with SSL requires enabling the `ssl` feature in tiny-http"
-                        .into(),
-                ),
-                None => None,
-            }
-        };
+        // nowd patch: the TLS back-ends are left out (nowd serves plain HTTP
+        // behind its load balancer); a TLS configuration is refused
+        if ssl_config.is_some() {
+            return Err("this tiny_http is built without TLS".into());
+        }
 
         // creating a task where server.accept() is continuously called
         // and ClientConnection objects are pushed in the messages queue
@@ -366,26 +326,13 @@ impl Server {
                         // nowd patch: a client that does not read stops a
                         // write for at most this long; its connection then ends
                         let _ = sock.set_write_timeout(limits.write_timeout);
-                        let pair = match ssl {
-                            None => RefinedTcpStream::new(sock),
-                            #[cfg(any(feature = "ssl-openssl", feature = "ssl-rustls"))]
-                            Some(ref ssl) => {
-                                // trying to apply SSL over the connection
-                                // if an error occurs, we just close the socket and resume listening
-                                let sock = match ssl.accept(sock) {
-                                    Ok(s) => s,
-                                    Err(_) => continue,
-                                };
-
-                                RefinedTcpStream::new(sock)
-                            }
-                            #[cfg(not(any(feature = "ssl-openssl", feature = "ssl-rustls")))]
-                            Some(ref _ssl) => unreachable!(),
-                        };
+                        let pair = RefinedTcpStream::new(sock);
                         match pair {
-                            Ok((read_closable, write_closable)) => Ok(
-                                ClientConnection::new(write_closable, read_closable, &limits),
-                            ),
+                            Ok((read_closable, write_closable)) => Ok(ClientConnection::new(
+                                write_closable,
+                                read_closable,
+                                &limits,
+                            )),
                             Err(e) => Err(e),
                         }
                     }
@@ -466,7 +413,7 @@ impl Server {
         match self.messages.pop() {
             Some(Message::Error(err)) => Err(err),
             Some(Message::NewRequest(rq)) => Ok(rq),
-            None => Err(IoError::new(IoErrorKind::Other, "thread unblocked")),
+            None => Err(IoError::other("thread unblocked")),
         }
     }
 

@@ -137,3 +137,184 @@ where
         }
     }
 }
+
+// nowd patch: the waiting/notified counting, alone and under contention
+#[cfg(test)]
+mod tests {
+    use super::MessagesQueue;
+    use std::collections::HashSet;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::mpsc::channel;
+    use std::sync::Arc;
+    use std::thread;
+    use std::time::{Duration, Instant};
+
+    /// Runs `f` on a thread; fails if it does not end within `limit`, which
+    /// is how a lost wake-up shows (a popper asleep for good).
+    fn within<R: Send + 'static>(limit: Duration, f: impl FnOnce() -> R + Send + 'static) -> R {
+        let (tx, rx) = channel();
+        thread::spawn(move || tx.send(f()));
+        rx.recv_timeout(limit)
+            .expect("still blocked: a wake-up was lost")
+    }
+
+    #[test]
+    fn a_push_notifies_only_a_waiter_not_yet_notified() {
+        let q = MessagesQueue::<u32>::with_capacity(4);
+        // No waiter: nothing to notify.
+        q.push(1);
+        assert_eq!(q.queue.lock().unwrap().notified, 0);
+        // One waiter asleep (counted as a popper counts itself): three
+        // pushes before it runs notify it once.
+        q.queue.lock().unwrap().waiting = 1;
+        q.push(2);
+        q.push(3);
+        q.push(4);
+        assert_eq!(q.queue.lock().unwrap().notified, 1);
+        // It takes the lock back: counted out of both.
+        q.queue.lock().unwrap().woken();
+        let counts = |q: &MessagesQueue<u32>| {
+            let queue = q.queue.lock().unwrap();
+            (queue.waiting, queue.notified)
+        };
+        assert_eq!(counts(&q), (0, 0));
+        // Woken by a timeout, not a notify: `notified` does not go below zero.
+        q.queue.lock().unwrap().waiting = 1;
+        q.queue.lock().unwrap().woken();
+        assert_eq!(counts(&q), (0, 0));
+        q.push(5);
+        assert_eq!(counts(&q), (0, 0));
+        let got: Vec<u32> = std::iter::from_fn(|| q.try_pop()).collect();
+        assert_eq!(got, [1, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn a_sleeping_popper_is_woken_by_every_push() {
+        // Lockstep: the popper is asleep (or on its way to sleep) at each
+        // push, the case a skipped notify would leave asleep for good.
+        let (to, back) = (
+            MessagesQueue::<u32>::with_capacity(1),
+            MessagesQueue::<u32>::with_capacity(1),
+        );
+        let (to2, back2) = (to.clone(), back.clone());
+        let popper = thread::spawn(move || {
+            while let Some(n) = to2.pop() {
+                back2.push(n);
+            }
+        });
+        within(Duration::from_secs(20), move || {
+            for n in 0..5_000 {
+                to.push(n);
+                assert_eq!(back.pop(), Some(n));
+            }
+            to.unblock();
+        });
+        popper.join().unwrap();
+    }
+
+    #[test]
+    fn under_contention_every_item_arrives_once_and_notified_never_exceeds_waiting() {
+        const PUSHERS: u32 = 4;
+        const EACH: u32 = 5_000;
+        const POPPERS: usize = 3;
+        let q = MessagesQueue::<u32>::with_capacity(8);
+        let done = Arc::new(AtomicBool::new(false));
+
+        // Looks at the counts all along: a notify for a thread that is not
+        // waiting (or one already notified) would show as notified > waiting.
+        let checker = {
+            let (q, done) = (q.clone(), done.clone());
+            thread::spawn(move || {
+                let (mut looks, mut asleep) = (0u64, 0u64);
+                while !done.load(Ordering::Relaxed) {
+                    let queue = q.queue.lock().unwrap();
+                    assert!(
+                        queue.notified <= queue.waiting,
+                        "notified {} > waiting {}",
+                        queue.notified,
+                        queue.waiting
+                    );
+                    asleep += (queue.waiting > 0) as u64;
+                    drop(queue);
+                    looks += 1;
+                    thread::yield_now();
+                }
+                (looks, asleep)
+            })
+        };
+        // Set once every item is pushed: a timeout before it is no end.
+        let pushed = Arc::new(AtomicBool::new(false));
+        let poppers: Vec<_> = (0..POPPERS)
+            .map(|i| {
+                let (q, pushed) = (q.clone(), pushed.clone());
+                thread::spawn(move || {
+                    let mut got = Vec::new();
+                    loop {
+                        // One popper waits with a timeout, as nowd's loop does.
+                        let item = if i == 0 {
+                            match q.pop_timeout(Duration::from_millis(100)) {
+                                None if !pushed.load(Ordering::Relaxed) => continue,
+                                item => item,
+                            }
+                        } else {
+                            q.pop()
+                        };
+                        match item {
+                            Some(n) => got.push(n),
+                            None => return got,
+                        }
+                    }
+                })
+            })
+            .collect();
+
+        let started = Instant::now();
+        let received = within(Duration::from_secs(60), move || {
+            let pushers: Vec<_> = (0..PUSHERS)
+                .map(|p| {
+                    let q = q.clone();
+                    thread::spawn(move || {
+                        for n in 0..EACH {
+                            q.push(p * EACH + n);
+                            // Poppers then often find the queue empty and sleep.
+                            thread::yield_now();
+                        }
+                    })
+                })
+                .collect();
+            for p in pushers {
+                p.join().unwrap();
+            }
+            pushed.store(true, Ordering::Relaxed);
+            for _ in 0..POPPERS {
+                q.unblock();
+            }
+            let mut all = Vec::new();
+            for p in poppers {
+                all.extend(p.join().unwrap());
+            }
+            all
+        });
+        done.store(true, Ordering::Relaxed);
+        let (looks, asleep) = checker.join().unwrap();
+
+        let distinct: HashSet<u32> = received.iter().copied().collect();
+        assert_eq!(
+            received.len(),
+            (PUSHERS * EACH) as usize,
+            "items lost or doubled"
+        );
+        assert_eq!(distinct.len(), received.len(), "an item arrived twice");
+        eprintln!(
+            "{} items, {} pushers, {} poppers: {:?}; counts looked at {} times, \
+             a popper asleep at {} of them",
+            received.len(),
+            PUSHERS,
+            POPPERS,
+            started.elapsed(),
+            looks,
+            asleep
+        );
+        assert!(asleep > 0, "no popper ever slept: the test proved nothing");
+    }
+}

@@ -73,9 +73,8 @@ impl TaskPool {
         // so compare the idle threads with the tasks already queued for them.
         // Comparing with zero queued a burst of connections behind a single
         // idle thread, where they waited until some other connection ended.
-        let none_idle = |queue: &VecDeque<_>| {
-            self.sharing.waiting_tasks.load(Ordering::Acquire) <= queue.len()
-        };
+        let none_idle =
+            |queue: &VecDeque<_>| self.sharing.waiting_tasks.load(Ordering::Acquire) <= queue.len();
         if none_idle(&queue) {
             // nowd patch: a thread whose connection has just ended may be
             // runnable but not idle yet (under SCHED_BATCH it does not preempt
@@ -155,5 +154,109 @@ impl Drop for TaskPool {
             .active_tasks
             .store(999_999_999, Ordering::Release);
         self.sharing.condvar.notify_all();
+    }
+}
+
+// nowd patch: the idle accounting: every task gets a thread at once, and an
+// idle thread is used before a new one is started
+#[cfg(test)]
+mod tests {
+    use super::{TaskPool, MIN_THREADS};
+    use std::collections::HashSet;
+    use std::sync::atomic::Ordering;
+    use std::sync::mpsc::{channel, Receiver};
+    use std::sync::{Arc, Barrier};
+    use std::thread::{self, ThreadId};
+    use std::time::{Duration, Instant};
+
+    const BURST: usize = 24;
+
+    /// Starts `n` tasks that each hold their thread until all `n` run at
+    /// once; returns the threads they ran on, or fails if one waited.
+    fn burst(pool: &TaskPool, n: usize) -> HashSet<ThreadId> {
+        let all_running = Arc::new(Barrier::new(n));
+        let (tx, rx) = channel();
+        for _ in 0..n {
+            let (all_running, tx) = (all_running.clone(), tx.clone());
+            pool.spawn(Box::new(move || {
+                all_running.wait();
+                let _ = tx.send(thread::current().id());
+            }));
+        }
+        collect(&rx, n)
+    }
+
+    fn collect(rx: &Receiver<ThreadId>, n: usize) -> HashSet<ThreadId> {
+        let by = Instant::now() + Duration::from_secs(10);
+        (0..n)
+            .map(|i| {
+                let left = by.saturating_duration_since(Instant::now());
+                rx.recv_timeout(left)
+                    .unwrap_or_else(|_| panic!("{} of {} tasks waited for a thread", n - i, n))
+            })
+            .collect()
+    }
+
+    /// Waits until the pool's first threads have started and every thread
+    /// is idle.
+    fn settle(pool: &TaskPool) {
+        let by = Instant::now() + Duration::from_secs(10);
+        let sharing = &pool.sharing;
+        loop {
+            let active = sharing.active_tasks.load(Ordering::Acquire);
+            if active >= MIN_THREADS && sharing.waiting_tasks.load(Ordering::Acquire) >= active {
+                break;
+            }
+            assert!(Instant::now() < by, "threads still busy");
+            thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn every_connection_finds_a_thread_at_once() {
+        let pool = TaskPool::new();
+        settle(&pool);
+        let threads = burst(&pool, BURST);
+        assert_eq!(threads.len(), BURST, "each task on a thread of its own");
+    }
+
+    #[test]
+    fn idle_threads_are_reused_rather_than_new_ones_started() {
+        let pool = TaskPool::new();
+        settle(&pool);
+        assert_eq!(
+            pool.sharing.active_tasks.load(Ordering::Acquire),
+            MIN_THREADS
+        );
+
+        // One task at a time: the idle threads serve them all.
+        let (tx, rx) = channel();
+        let mut seen = HashSet::new();
+        for _ in 0..200 {
+            let tx = tx.clone();
+            pool.spawn(Box::new(move || {
+                let _ = tx.send(thread::current().id());
+            }));
+            seen.extend(collect(&rx, 1));
+        }
+        assert!(
+            seen.len() <= MIN_THREADS,
+            "{} threads for one task at a time",
+            seen.len()
+        );
+
+        // A burst grows the pool; once its threads are idle, the next burst
+        // of the same size runs on them and starts none.
+        let first = burst(&pool, BURST);
+        settle(&pool);
+        let grown = pool.sharing.active_tasks.load(Ordering::Acquire);
+        let second = burst(&pool, BURST);
+        settle(&pool);
+        assert_eq!(pool.sharing.active_tasks.load(Ordering::Acquire), grown);
+        let all_before: HashSet<_> = first.union(&seen).collect();
+        assert!(
+            second.iter().all(|t| all_before.contains(t)),
+            "the second burst started new threads"
+        );
     }
 }
