@@ -102,6 +102,12 @@ const CASES: &[Case] = &[
         closes: true,
     },
     Case {
+        shape: "HTTP/0.9 in the request line (answered in HTTP/1.1)",
+        request: b"GET /now HTTP/0.9\r\nHost: a\r\n\r\n",
+        answers: &[505],
+        closes: true,
+    },
+    Case {
         shape: "Content-Length and Transfer-Encoding (CL.TE)",
         request: b"POST /now HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
         answers: &[400],

@@ -161,7 +161,7 @@ enum ReadError {
     Idle,
     // nowd patch: a transfer coding other than chunked
     NotImplemented(HTTPVersion),
-    // nowd patch: HTTP/2 and later
+    // nowd patch: HTTP/2 and later, and HTTP/0.9
     VersionNotSupported,
 }
 
@@ -377,8 +377,10 @@ impl ClientConnection {
                     line.as_str().trim(), // TODO: remove this conversion
                 )?;
                 // nowd patch: answered before any header is read: what follows
-                // (an HTTP/2 preface) is not HTTP/1
-                if version > HTTPVersion(1, 1) {
+                // (an HTTP/2 preface) is not HTTP/1. `HTTP/0.9` too: answers
+                // repeat the request's version, and `HTTP/0.9 400` is no
+                // status line a client can read (0.9 has none)
+                if version > HTTPVersion(1, 1) || version < HTTPVersion(1, 0) {
                     return Err(ReadError::VersionNotSupported);
                 }
                 (method, path, version)
