@@ -5,6 +5,7 @@
 #   make lint    rustfmt and clippy, warnings are errors
 #   make test    every test in the project; installs what it needs first
 #   make test-vm the image booted as two VMs (qemu), part of make test
+#   make fuzz    the fork's request reading under cargo fuzz for FUZZ_SECONDS (600)
 #   make bench   nowd against nginx and python http.server, writes docs/BENCHMARKS.md
 #   make capacity  memory per open connection under the unit's bounds (docs/CAPACITY.md)
 #
@@ -16,7 +17,8 @@ BINARY  := target/$(TARGET)/release/nowd
 export NOWD_BINARY := $(CURDIR)/$(BINARY)
 
 .PHONY: all run build lint test test-rust test-container test-healthcheck test-cloudformation \
-        test-image test-vm test-bench bench capacity deps-rust clean
+        test-image test-vm test-bench bench capacity deps-rust clean fuzz test-fuzz \
+        test-differential
 
 all: build
 
@@ -35,9 +37,9 @@ lint: deps-rust
 	cargo fmt --check
 	cargo clippy --locked --all-targets -- -D warnings
 	@tools/ensure-apt shellcheck
-	shellcheck .ci/run tools/ensure-apt tools/ensure-venv tests/container-test.sh bench/*.sh  # packer/ lints its own
+	shellcheck .ci/run tools/ensure-apt tools/ensure-venv tests/container-test.sh bench/*.sh fuzz/run.sh  # packer/ lints its own
 
-test: lint test-rust test-container test-healthcheck test-cloudformation test-image test-bench
+test: lint test-rust test-container test-healthcheck test-cloudformation test-image test-bench test-fuzz test-differential
 
 test-rust: build
 	@# Static (static-pie keeps ASLR) and under 1 MiB, as the image and container assume.
@@ -65,6 +67,19 @@ test-vm: build
 
 test-bench: build
 	$(MAKE) -C bench smoke
+
+# cargo fuzz on the fork's request reading (fuzz/README.md); any crash or hang fails.
+FUZZ_SECONDS ?= 600
+fuzz:
+	fuzz/run.sh $(FUZZ_SECONDS)
+
+test-fuzz:
+	fuzz/run.sh 60
+
+# Mutated requests to nowd and to h11: no desync, hang or crash (tests/differential/).
+test-differential: build
+	@tools/ensure-venv tests/differential/requirements.txt
+	.venv/bin/python -m pytest -q tests/differential
 
 bench: build
 	$(MAKE) -C bench bench
