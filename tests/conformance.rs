@@ -102,12 +102,6 @@ const CASES: &[Case] = &[
         closes: true,
     },
     Case {
-        shape: "HTTP/0.9 in the request line (answered in HTTP/1.1)",
-        request: b"GET /now HTTP/0.9\r\nHost: a\r\n\r\n",
-        answers: &[505],
-        closes: true,
-    },
-    Case {
         shape: "Content-Length and Transfer-Encoding (CL.TE)",
         request: b"POST /now HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n",
         answers: &[400],
@@ -146,6 +140,42 @@ const CASES: &[Case] = &[
     Case {
         shape: "Transfer-Encoding in HTTP/1.0",
         request: b"POST /now HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+        answers: &[400],
+        closes: true,
+    },
+    Case {
+        shape: "HTTP/0.9 in the request line (answered in HTTP/1.1)",
+        request: b"GET /now HTTP/0.9\r\nHost: a\r\n\r\n",
+        answers: &[505],
+        closes: true,
+    },
+    Case {
+        shape: "a space after the version (`GET /now HTTP/1.1 `), then a second request",
+        request: b"GET /now HTTP/1.1 \r\nHost: a\r\n\r\nGET /now HTTP/1.1\r\nHost: a\r\n\r\n",
+        answers: &[400],
+        closes: true,
+    },
+    Case {
+        shape: "a tab after the version",
+        request: b"GET /now HTTP/1.1\t\r\nHost: a\r\n\r\n",
+        answers: &[400],
+        closes: true,
+    },
+    Case {
+        shape: "whitespace before the request line, after a first request",
+        request: b"GET /now HTTP/1.1\r\nHost: a\r\n\r\n\tGET /now HTTP/1.1\r\nHost: a\r\n\r\n",
+        answers: &[200, 400],
+        closes: true,
+    },
+    Case {
+        shape: "an empty request target (`GET  HTTP/1.1`)",
+        request: b"GET  HTTP/1.1\r\nHost: a\r\n\r\n",
+        answers: &[400],
+        closes: true,
+    },
+    Case {
+        shape: "a tab in the request target",
+        request: b"GET \t/now HTTP/1.1\r\nHost: a\r\n\r\n",
         answers: &[400],
         closes: true,
     },

@@ -373,9 +373,20 @@ impl ClientConnection {
                     })?
                     .ok_or(ReadError::RequestLineTooLong)?;
 
-                let (method, path, version) = parse_request_line(
-                    line.as_str().trim(), // TODO: remove this conversion
-                )?;
+                // nowd patch: the three fields, one space between them,
+                // nothing around them, no tab (RFC 9112 3). Trimming the line
+                // or splitting it on other whitespace is where parsers part
+                // ways, and a message two parsers read differently is how a
+                // request is smuggled (RFC 9112 3, 11.2).
+                let line = line.as_str();
+                if line.starts_with(' ')
+                    || line.ends_with(' ')
+                    || line.contains("  ")
+                    || line.contains('\t')
+                {
+                    return Err(ReadError::WrongRequestLine);
+                }
+                let (method, path, version) = parse_request_line(line)?;
                 // nowd patch: answered before any header is read: what follows
                 // (an HTTP/2 preface) is not HTTP/1. `HTTP/0.9` too: answers
                 // repeat the request's version, and `HTTP/0.9 400` is no
