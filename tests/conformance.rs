@@ -179,6 +179,12 @@ const CASES: &[Case] = &[
         answers: &[400],
         closes: true,
     },
+    Case {
+        shape: "a Content-Length past 2^64, then a second request",
+        request: b"GET /now HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551616\r\n\r\nGET /now HTTP/1.1\r\nHost: a\r\n\r\n",
+        answers: &[400],
+        closes: true,
+    },
 ];
 
 #[test]

@@ -666,7 +666,12 @@ fn check_framing(version: &HTTPVersion, headers: &[crate::Header]) -> Result<(),
         .filter(|h| h.field.equiv("Content-Length"))
         .map(|h| h.value.as_str());
     if let Some(first) = lengths.next() {
-        if first.is_empty() || !first.bytes().all(|b| b.is_ascii_digit()) {
+        // a length past usize was taken for no length at all: the body was
+        // then read as the next request
+        if first.is_empty()
+            || !first.bytes().all(|b| b.is_ascii_digit())
+            || first.parse::<usize>().is_err()
+        {
             return Err(bad());
         }
         if lengths.any(|other| other != first) {
