@@ -258,3 +258,19 @@ fn a_header_value_with_cr_lf_is_refused_and_never_written() {
     assert_eq!(r.header("X-Echo"), None, "{:?}", r.headers);
     assert_eq!(r.body, "ok");
 }
+
+#[test]
+fn a_505_is_empty_as_an_answer_to_head_must_be() {
+    // An answer to HEAD ends at its empty line (RFC 9112 6.3): a body after
+    // it would be read as the start of the next answer.
+    let nowd = Nowd::start();
+    let mut s = connect(nowd.addr).unwrap();
+    s.write_all(b"HEAD /now HTTP/2.0\r\nHost: a\r\n\r\n")
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got); // what came before a timeout is kept
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 505 "), "{text}");
+    assert!(text.ends_with("\r\n\r\n"), "{text}");
+}

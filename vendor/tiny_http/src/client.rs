@@ -485,8 +485,6 @@ impl Iterator for ClientConnection {
     /// Blocks until the next Request is available.
     /// Returns None when no new Requests will come from the client.
     fn next(&mut self) -> Option<Request> {
-        use crate::{Response, StatusCode};
-
         // nowd patch: the answer to the previous request is written before the
         // next is read (the chunks end when the application drops its writer).
         // Meanwhile this thread waits for the next request's first bytes, so
@@ -568,11 +566,9 @@ impl Iterator for ClientConnection {
 
                 Err(ReadError::VersionNotSupported) => {
                     let writer = self.sink.next().unwrap();
-                    let response = Response::from_string(
-                        "This server only supports HTTP versions 1.0 and 1.1".to_owned(),
-                    )
-                    .with_status_code(StatusCode(505))
-                    .with_header(no_store());
+                    // nowd patch: empty, as every refusal: an answer to HEAD
+                    // has no body, and a body would be read as the next answer
+                    let response = error_answer(505);
                     response
                         .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
                         .ok();
