@@ -10,6 +10,7 @@
 #   make deps      what make test needs: Debian packages, the musl target, clippy
 #   make test-vm   the image booted as two VMs (qemu), part of make test
 #   make test-browser  the page on GET / in Debian's Chromium (Playwright), part of make test
+#   make fuzz      the fork's request reading under cargo fuzz for FUZZ_SECONDS (600)
 #   make deploy REGION=eu-west-1   bake the AMI, roll it out, verify (docs/DELIVERY.md)
 #   make destroy REGION=eu-west-1  delete the stack (destroy-images: the AMIs)
 #   make access REGION=eu-west-1   the account's access stack (cloudformation/access.yaml)
@@ -34,7 +35,8 @@ RUFF_STAMP := $(VENV)/.lint-requirements.stamp
 .PHONY: all run build toolchain deps lint lint-rust lint-python lint-shell lint-workflows check \
         check-healthcheck check-cloudformation test root test-binary test-rust test-release-binary \
         test-browser test-container test-healthcheck test-cloudformation test-image test-vm \
-        test-bench test-deploy test-docs bench capacity clean deploy destroy destroy-images access
+        test-bench test-deploy test-docs test-fuzz test-differential fuzz bench capacity clean \
+        deploy destroy destroy-images access
 
 all: build
 
@@ -75,7 +77,7 @@ lint-python: $(RUFF_STAMP)
 # Without root, ensure-apt names the missing package rather than install it.
 lint-shell:
 	@tools/ensure-apt shellcheck
-	shellcheck .ci/run tools/ensure-apt tools/ensure-venv tools/deploy tests/container-test.sh bench/*.sh  # packer/ lints its own
+	shellcheck .ci/run tools/ensure-apt tools/ensure-venv tools/deploy tests/container-test.sh bench/*.sh fuzz/run.sh  # packer/ lints its own
 
 # actionlint and zizmor (offline) on every workflow; no root.
 lint-workflows:
@@ -101,7 +103,7 @@ root:
 # parallel jobs (.github/workflows/ci.yml; tests/deploy checks the split).
 test: TEST_PROFILE = release
 test: root deps check test-release-binary test-browser test-container test-healthcheck \
-      test-cloudformation test-image test-bench
+      test-cloudformation test-fuzz test-differential test-image test-bench
 
 # The nowd the tests start (NOWD_BINARY): with TEST_PROFILE=release, make build's.
 test-binary: toolchain
@@ -156,6 +158,19 @@ test-vm: build
 
 test-bench: build
 	$(MAKE) -C bench smoke NOWD_BINARY=$(CURDIR)/$(BINARY)
+
+# cargo fuzz on the fork's request reading (fuzz/README.md); any crash or hang fails.
+FUZZ_SECONDS ?= 600
+fuzz:
+	fuzz/run.sh $(FUZZ_SECONDS)
+
+test-fuzz:
+	fuzz/run.sh 60
+
+# Mutated requests to nowd and to h11: no desync, hang or crash (tests/differential/).
+test-differential: build
+	@tools/ensure-venv tests/differential/requirements.txt
+	NOWD_BINARY=$(CURDIR)/$(BINARY) $(VENV)/bin/python -m pytest -q tests/differential
 
 bench: build
 	$(MAKE) -C bench bench NOWD_BINARY=$(CURDIR)/$(BINARY)

@@ -167,6 +167,48 @@ const CASES: &[Case] = &[
         answers: &[400],
         closes: true,
     },
+    Case {
+        shape: "HTTP/0.9 in the request line (answered in HTTP/1.1)",
+        request: b"GET /now HTTP/0.9\r\nHost: a\r\n\r\n",
+        answers: &[505],
+        closes: true,
+    },
+    Case {
+        shape: "a space after the version (`GET /now HTTP/1.1 `), then a second request",
+        request: b"GET /now HTTP/1.1 \r\nHost: a\r\n\r\nGET /now HTTP/1.1\r\nHost: a\r\n\r\n",
+        answers: &[400],
+        closes: true,
+    },
+    Case {
+        shape: "a tab after the version",
+        request: b"GET /now HTTP/1.1\t\r\nHost: a\r\n\r\n",
+        answers: &[400],
+        closes: true,
+    },
+    Case {
+        shape: "whitespace before the request line, after a first request",
+        request: b"GET /now HTTP/1.1\r\nHost: a\r\n\r\n\tGET /now HTTP/1.1\r\nHost: a\r\n\r\n",
+        answers: &[200, 400],
+        closes: true,
+    },
+    Case {
+        shape: "an empty request target (`GET  HTTP/1.1`)",
+        request: b"GET  HTTP/1.1\r\nHost: a\r\n\r\n",
+        answers: &[400],
+        closes: true,
+    },
+    Case {
+        shape: "a tab in the request target",
+        request: b"GET \t/now HTTP/1.1\r\nHost: a\r\n\r\n",
+        answers: &[400],
+        closes: true,
+    },
+    Case {
+        shape: "a Content-Length past 2^64, then a second request",
+        request: b"GET /now HTTP/1.1\r\nHost: a\r\nContent-Length: 18446744073709551616\r\n\r\nGET /now HTTP/1.1\r\nHost: a\r\n\r\n",
+        answers: &[400],
+        closes: true,
+    },
 ];
 
 #[test]
@@ -239,4 +281,20 @@ fn a_header_value_with_cr_lf_is_refused_and_never_written() {
     assert_eq!(r.header("Set-Cookie"), None, "{:?}", r.headers);
     assert_eq!(r.header("X-Echo"), None, "{:?}", r.headers);
     assert_eq!(r.body, "ok");
+}
+
+#[test]
+fn a_505_is_empty_as_an_answer_to_head_must_be() {
+    // An answer to HEAD ends at its empty line (RFC 9112 6.3): a body after
+    // it would be read as the start of the next answer.
+    let nowd = Nowd::start();
+    let mut s = connect(nowd.addr).unwrap();
+    s.write_all(b"HEAD /now HTTP/2.0\r\nHost: a\r\n\r\n")
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut got = Vec::new();
+    let _ = s.read_to_end(&mut got); // what came before a timeout is kept
+    let text = String::from_utf8_lossy(&got);
+    assert!(text.starts_with("HTTP/1.1 505 "), "{text}");
+    assert!(text.ends_with("\r\n\r\n"), "{text}");
 }

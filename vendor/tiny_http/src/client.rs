@@ -163,7 +163,7 @@ enum ReadError {
     Idle,
     // nowd patch: a transfer coding other than chunked
     NotImplemented(HTTPVersion),
-    // nowd patch: HTTP/2 and later
+    // nowd patch: HTTP/2 and later, and HTTP/0.9
     VersionNotSupported,
 }
 
@@ -386,12 +386,25 @@ impl ClientConnection {
                     })?
                     .ok_or(ReadError::RequestLineTooLong)?;
 
-                let (method, path, version) = parse_request_line(
-                    line.as_str().trim(), // TODO: remove this conversion
-                )?;
+                // nowd patch: the three fields, one space between them,
+                // nothing around them, no tab (RFC 9112 3). Trimming the line
+                // or splitting it on other whitespace is where parsers part
+                // ways, and a message two parsers read differently is how a
+                // request is smuggled (RFC 9112 3, 11.2).
+                let line = line.as_str();
+                if line.starts_with(' ')
+                    || line.ends_with(' ')
+                    || line.contains("  ")
+                    || line.contains('\t')
+                {
+                    return Err(ReadError::WrongRequestLine);
+                }
+                let (method, path, version) = parse_request_line(line)?;
                 // nowd patch: answered before any header is read: what follows
-                // (an HTTP/2 preface) is not HTTP/1
-                if version > HTTPVersion(1, 1) {
+                // (an HTTP/2 preface) is not HTTP/1. `HTTP/0.9` too: answers
+                // repeat the request's version, and `HTTP/0.9 400` is no
+                // status line a client can read (0.9 has none)
+                if version > HTTPVersion(1, 1) || version < HTTPVersion(1, 0) {
                     return Err(ReadError::VersionNotSupported);
                 }
                 (method, path, version)
@@ -485,8 +498,6 @@ impl Iterator for ClientConnection {
     /// Blocks until the next Request is available.
     /// Returns None when no new Requests will come from the client.
     fn next(&mut self) -> Option<Request> {
-        use crate::{Response, StatusCode};
-
         // nowd patch: the answer to the previous request is written before the
         // next is read (the chunks end when the application drops its writer).
         // Meanwhile this thread waits for the next request's first bytes, so
@@ -571,11 +582,9 @@ impl Iterator for ClientConnection {
 
             Err(ReadError::VersionNotSupported) => {
                 let writer = self.sink.next().unwrap();
-                let response = Response::from_string(
-                    "This server only supports HTTP versions 1.0 and 1.1".to_owned(),
-                )
-                .with_status_code(StatusCode(505))
-                .with_header(no_store());
+                // nowd patch: empty, as every refusal: an answer to HEAD
+                // has no body, and a body would be read as the next answer
+                let response = error_answer(505);
                 response
                     .raw_print(writer, HTTPVersion(1, 1), &[], false, None)
                     .ok();
@@ -668,7 +677,12 @@ fn check_framing(version: &HTTPVersion, headers: &[crate::Header]) -> Result<(),
         .filter(|h| h.field.equiv("Content-Length"))
         .map(|h| h.value.as_str());
     if let Some(first) = lengths.next() {
-        if first.is_empty() || !first.bytes().all(|b| b.is_ascii_digit()) {
+        // a length past usize was taken for no length at all: the body was
+        // then read as the next request
+        if first.is_empty()
+            || !first.bytes().all(|b| b.is_ascii_digit())
+            || first.parse::<usize>().is_err()
+        {
             return Err(bad());
         }
         if lengths.any(|other| other != first) {

@@ -475,3 +475,44 @@ impl Drop for Server {
         }
     }
 }
+
+/// nowd patch: the entry point of the fuzz target in nowd's `fuzz/`, and
+/// nothing else (feature `fuzzing`). Serves `input` (its first
+/// `FUZZ_INPUT_MAX` bytes), as one client sent it before ending its side,
+/// through the real connection code over a Unix socket pair: each request
+/// read has its body read and is answered `200 ok`. Returns the method of
+/// each request read, in order, and every byte the connection wrote back.
+#[cfg(all(feature = "fuzzing", unix))]
+pub fn fuzz_serve(input: &[u8]) -> (Vec<Method>, Vec<u8>) {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+
+    // All of it is written before the connection reads, so one thread does
+    // it all: a thread per input would outlive LeakSanitizer's check.
+    let input = &input[..input.len().min(FUZZ_INPUT_MAX)];
+    let (mut client, server) = UnixStream::pair().expect("a Unix socket pair");
+    client
+        .write_all(input)
+        .expect("the socket's buffer takes the input");
+    client.shutdown(Shutdown::Write).expect("shutdown");
+    client.set_nonblocking(true).expect("non-blocking");
+    let (read, write) = util::RefinedTcpStream::new(Connection::from(server)).expect("dup");
+    let connection = ClientConnection::new(write, read, &ConnectionLimits::default());
+    let mut answer = Vec::new();
+    let mut methods = Vec::new();
+    for mut rq in connection {
+        methods.push(rq.method().clone());
+        let _ = rq.as_reader().read_to_end(&mut Vec::new());
+        let _ = rq.respond(Response::from_string("ok"));
+        // Taken as it comes (up to WouldBlock), so no answer waits on a full buffer.
+        let _ = (&client).read_to_end(&mut answer);
+    }
+    client.set_nonblocking(false).expect("blocking");
+    let _ = (&client).read_to_end(&mut answer);
+    (methods, answer)
+}
+
+/// The most of an input `fuzz_serve` takes: well within what a Unix
+/// socket's buffer holds (208 KiB by default), so writing it never waits.
+#[cfg(all(feature = "fuzzing", unix))]
+pub const FUZZ_INPUT_MAX: usize = 32 * 1024;
