@@ -13,10 +13,7 @@ staging="${NOWD_STAGING:-/tmp/nowd-image}"
 apt-get clean
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 
-# cloud-init: forget this instance, so that each new instance runs it afresh.
-if command -v cloud-init >/dev/null 2>&1; then
-  cloud-init clean --logs --seed
-fi
+# cloud-init's state of the build instance (harden.sh purged cloud-init).
 rm -rf /var/lib/cloud/instances /var/lib/cloud/instance /var/lib/cloud/data \
        /var/lib/cloud/sem /var/lib/cloud/seed /var/log/cloud-init*.log
 
@@ -42,10 +39,10 @@ rm -f /var/lib/systemd/random-seed /var/lib/systemd/credential.secret
 
 rm -rf "$staging" /tmp/* /var/tmp/* 2>/dev/null || true
 
-# Last: the SSH server itself (the client stays; nothing here uses it, but
-# cloud-init expects ssh-keygen). Its units were masked by harden.sh.
+# Last: SSH itself, the server and the client (whose ssh-keysign is set-uid
+# root). Its units were masked by harden.sh.
 sshd_packages=()
-for pkg in openssh-server openssh-sftp-server; do
+for pkg in openssh-server openssh-sftp-server openssh-client; do
   if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
     sshd_packages+=("$pkg")
   fi
