@@ -34,7 +34,10 @@ rm -rf /var/log/journal/*
 if [ -e /etc/machine-id ]; then
   truncate -s 0 /etc/machine-id
 fi
+# D-Bus's copy is a link to it (systemd-tmpfiles would make one at boot,
+# which the read-only root refuses).
 rm -f /var/lib/dbus/machine-id
+if [ -d /var/lib/dbus ]; then ln -s /etc/machine-id /var/lib/dbus/machine-id; fi
 rm -f /var/lib/systemd/random-seed /var/lib/systemd/credential.secret
 
 rm -rf "$staging" /tmp/* /var/tmp/* 2>/dev/null || true

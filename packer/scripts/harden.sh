@@ -173,5 +173,13 @@ awk 'BEGIN { OFS = "\t" }
   /etc/fstab > /etc/fstab.nowd
 mv /etc/fstab.nowd /etc/fstab
 chmod 0644 /etc/fstab
+# What would still try to write there: networkd's persistent storage
+# (nothing of it is needed), the journal's directory (Storage=volatile),
+# AppArmor's profile cache (profiles are compiled at each boot instead).
+systemctl mask systemd-networkd-persistent-storage.service
+rm -rf /var/log/journal
+if [ -f /etc/apparmor/parser.conf ] && ! grep -qx 'skip-cache' /etc/apparmor/parser.conf; then
+  printf '\n# nowd image: the root file system is read-only.\nskip-cache\n' >> /etc/apparmor/parser.conf
+fi
 
 echo "harden: done"

@@ -10,13 +10,13 @@ ok() { echo "validate: ok: $*"; }
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
 # Left from the build instance.
-keys="$(find /etc/ssh -maxdepth 1 -name 'ssh_host_*' 2>/dev/null)"
+keys="$(find /etc/ssh -maxdepth 1 -name 'ssh_host_*' 2>/dev/null || true)"
 if [ -n "$keys" ]; then fail "SSH host keys left: $keys"; else ok "no SSH host keys"; fi
 
-auth="$(find /root /home -name 'authorized_keys*' 2>/dev/null)"
+auth="$(find /root /home -name 'authorized_keys*' 2>/dev/null || true)"
 if [ -n "$auth" ]; then fail "authorized keys left: $auth"; else ok "no authorized keys"; fi
 
-cloud="$(find /var/lib/cloud -mindepth 1 -maxdepth 1 \( -name instance -o -name instances -o -name data -o -name sem \) 2>/dev/null)"
+cloud="$(find /var/lib/cloud -mindepth 1 -maxdepth 1 \( -name instance -o -name instances -o -name data -o -name sem \) 2>/dev/null || true)"
 if [ -n "$cloud" ]; then fail "cloud-init instance state left: $cloud"; else ok "no cloud-init instance state"; fi
 
 if [ -d /tmp/nowd-image ]; then fail "staging directory /tmp/nowd-image left"; else ok "no staging files"; fi
