@@ -4,7 +4,7 @@
  *
  *   holdconns N SECONDS   open N connections to 127.0.0.1:80, send each an
  *                         unfinished request head (so nowd holds it, within
- *                         its 5 s idle limit), print "held N OPEN_S" once
+ *                         its 5 s idle limit), print "opened N OPEN_S" once
  *                         all are open, hold them SECONDS more, exit.
  *
  * The test reads nowd.service's cgroup before and while they are held.
@@ -55,7 +55,7 @@ int main(int argc, char **argv)
             break;
         }
     }
-    printf("held %d %.2f\n", held, now_s() - t0);
+    printf("opened %d %.2f\n", held, now_s() - t0);
     fflush(stdout);
     sleep(hold_s);
     return held == n ? 0 : 1;
