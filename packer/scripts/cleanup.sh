@@ -40,6 +40,10 @@ rm -f /var/lib/dbus/machine-id
 if [ -d /var/lib/dbus ]; then ln -s /etc/machine-id /var/lib/dbus/machine-id; fi
 rm -f /var/lib/systemd/random-seed /var/lib/systemd/credential.secret
 
+# The build instance's name (cloud-init wrote it there): every instance is
+# called nowd instead (nothing looks the name up; no cloud-init renames it).
+echo nowd > /etc/hostname
+
 rm -rf "$staging" /tmp/* /var/tmp/* 2>/dev/null || true
 
 # Last: SSH itself, the server and the client (whose ssh-keysign is set-uid

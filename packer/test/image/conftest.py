@@ -18,6 +18,7 @@ STAGING = "/tmp/nowd-image"
 # The MAC address of the build instance's interface: what its network
 # configuration (written by cloud-init on the build instance) names.
 BUILD_MAC = "02:b0:11:d0:00:01"
+BUILD_HOSTNAME = "ip-172-31-0-10"
 
 FIGURES = []
 PREFIX = os.environ.get("NOWD_TEST_PREFIX", "nowd-img")
@@ -106,6 +107,8 @@ def provisioned_root(work):
     # Debian's AMI mounts its root read-write (by PARTUUID there, by label
     # here: the test's disk has no partition table); cloud-init grows it.
     (root / "etc/fstab").write_text("LABEL=root / ext4 rw,discard,errors=remount-ro 0 1\n")
+    # cloud-init named the build instance after its address.
+    (root / "etc/hostname").write_text(f"{BUILD_HOSTNAME}\n")
     (root / "etc/netplan").mkdir(exist_ok=True)
     (root / "etc/netplan/50-cloud-init.yaml").write_text(
         "network:\n  version: 2\n  ethernets:\n    ens5:\n      dhcp4: true\n"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD_MAC, PREFIX, REPO, add_test_shell, copy_of, figure
+from conftest import BUILD_HOSTNAME, BUILD_MAC, PREFIX, REPO, add_test_shell, copy_of, figure
 from machine import TIME_SYNC, Machine, MetadataService, Netns, TimeServer
 
 LIMIT_S = 0.100          # nowd's --max-clock-error-ms default
@@ -191,7 +191,7 @@ def healthcheck(inst):
 NETWORK = "for l in /sys/class/net/e*; do networkctl --no-pager -n0 status ${l##*/}; done"
 GUEST_COMMANDS = (
     "ip -c=never -4 -o addr show scope global", NETWORK, "ls -d /etc/netplan /etc/cloud /var/lib/cloud",
-    "networkctl --no-pager --no-legend", "ss -Htulnp", "ls /etc/ssh; getent passwd debian admin",
+    "networkctl --no-pager --no-legend", "ss -Htulnp", "ls /etc/ssh; getent passwd debian admin", "hostname",
     "findmnt -no OPTIONS /", "systemctl --no-pager --no-legend --failed",
     "journalctl -b -o cat --no-pager -u nowd.service", "systemd-analyze", "systemd-analyze critical-chain nowd.service")
 
@@ -370,6 +370,11 @@ def test_first_boot_makes_no_ssh_host_keys_and_no_login_user(machines):
     # The build instance's own user ("admin" on Debian's AMI) stays, locked
     # and without keys: the build's session runs as it until the end.
     assert "debian:" not in out, out
+
+
+def test_the_instance_is_called_nowd_not_after_the_build_instance(machines):
+    _, res = result(machines, "new")
+    assert res["guest"]["hostname"].strip() == "nowd" != BUILD_HOSTNAME
 
 
 def socket_name(fields):
