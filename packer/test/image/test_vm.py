@@ -351,7 +351,7 @@ def test_the_network_is_systemd_networkds_dhcp_on_any_ethernet_interface(machine
                                            if re.search(r"Network File|State|Address", line)))
     assert re.search(r"Network File: /etc/systemd/network/80-nowd-ethernet\.network", status), status
     assert "No such file" in res["guest"]["ls -d /etc/netplan /etc/cloud /var/lib/cloud"]
-    assert not re.search(r"^/", res["guest"]["ls -d /etc/netplan /etc/cloud /var/lib/cloud"], re.M)
+    assert not re.search(r"^/", res["guest"]["ls -d /etc/netplan /etc/cloud /var/lib/cloud"], re.MULTILINE)
 
 
 def test_the_new_mac_gets_its_address_by_dhcp(machines):
@@ -477,7 +477,7 @@ def test_chrony_selected_the_amazon_time_sync_service(machines):
 def test_healthz_200_within_45_s_of_qemus_start(machines):
     """From qemu's start, under TCG, nothing subtracted: kernel, systemd,
     DHCP, chrony's first updates and nowd's first measurement."""
-    inst, res = result(machines, "new")
+    _, res = result(machines, "new")
     took = res["boot"]["first_200"]
     figure("healthz 200 after", f"{took:.1f} s from qemu's start (TCG; load {load()})")
     figure("new instance: boot", " ".join(res["guest"]["systemd-analyze"].split()))
