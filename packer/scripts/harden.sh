@@ -89,7 +89,7 @@ if [ "${#purge[@]}" -gt 0 ]; then
   apt-get purge -y -qq "${purge[@]}"
 fi
 apt-get autoremove --purge -y -qq
-rm -rf /etc/netplan /etc/cloud /var/lib/cloud /run/systemd/network/*netplan* 2>/dev/null || true
+rm -rf /etc/netplan /etc/cloud /var/lib/cloud
 # The resolver's stub link would point nowhere.
 if [ -L /etc/resolv.conf ]; then rm -f /etc/resolv.conf && : > /etc/resolv.conf; fi
 for pkg in systemd udev chrony nftables iproute2; do
