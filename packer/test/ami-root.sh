@@ -16,6 +16,7 @@ set -euo pipefail
 cache_root="${NOWD_IMAGE_CACHE:-/var/cache/nowd-image}"
 cache_max_age_days="${NOWD_IMAGE_CACHE_DAYS:-7}"
 mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+retry_wait_s="${NOWD_IMAGE_RETRY_WAIT_S:-10}"
 suite=trixie
 # Debian's AMI has these (and more); chrony, nftables and the PAM modules are
 # what the scripts install (here without network); lynis is for the audit.
@@ -30,14 +31,12 @@ ami_packages=(linux-image-cloud-amd64 cloud-init cloud-guest-utils amazon-ec2-ut
               polkitd libpam-systemd apparmor zstd iputils-ping netbase less)
 
 log() { echo "ami-root: $*" >&2; }
-# What went wrong, from a step's log: apt's and debootstrap's error and
-# warning lines (a mirror's 404, a hash mismatch, a name that did not
-# resolve), else the log's tail.
+# What went wrong, from a step's log: apt's and debootstrap's error lines
+# (a mirror's 404, a hash mismatch, a name that did not resolve), or else
+# the log's last lines.
 cause() {
-  grep -E '^(E:|W:|Err:|Err |I: Retrying|Failed|Couldn|Could not)|[Ff]ailed to fetch|Temporary failure|Connection (refused|timed out|reset)|Hash Sum mismatch' "$1" \
-    | tail -15 || true
-  echo "-- last lines of $1:"
-  tail -8 "$1"
+  grep -E '^(E:|Err:|W: Failed)|[Ff]ailed to fetch|Temporary failure|Connection (refused|timed out|reset)|Hash Sum mismatch' "$1" \
+    | tail -15 | grep . || tail -8 "$1"
 }
 # `attempts name log command...`: the mirror's transient failures (a
 # dropped connection, a mirror mid-sync) pass on a retry; each failure
@@ -49,7 +48,7 @@ attempts() {
     if "$@" > "$logf" 2>&1; then return 0; fi
     log "$what failed (attempt $n of 3):"
     cause "$logf" | sed 's/^/ami-root:   /' >&2
-    [ "$n" = 3 ] || sleep $((n * 10))
+    [ "$n" = 3 ] || sleep $((n * retry_wait_s))
   done
   log "$what failed 3 times; giving up"
   return 1
