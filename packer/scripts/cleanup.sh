@@ -13,10 +13,7 @@ staging="${NOWD_STAGING:-/tmp/nowd-image}"
 apt-get clean
 rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 
-# cloud-init: forget this instance, so that each new instance runs it afresh.
-if command -v cloud-init >/dev/null 2>&1; then
-  cloud-init clean --logs --seed
-fi
+# cloud-init's state of the build instance (harden.sh purged cloud-init).
 rm -rf /var/lib/cloud/instances /var/lib/cloud/instance /var/lib/cloud/data \
        /var/lib/cloud/sem /var/lib/cloud/seed /var/log/cloud-init*.log
 
@@ -37,15 +34,22 @@ rm -rf /var/log/journal/*
 if [ -e /etc/machine-id ]; then
   truncate -s 0 /etc/machine-id
 fi
+# D-Bus's copy is a link to it (systemd-tmpfiles would make one at boot,
+# which the read-only root refuses).
 rm -f /var/lib/dbus/machine-id
+if [ -d /var/lib/dbus ]; then ln -s /etc/machine-id /var/lib/dbus/machine-id; fi
 rm -f /var/lib/systemd/random-seed /var/lib/systemd/credential.secret
+
+# The build instance's name (cloud-init wrote it there): every instance is
+# called nowd instead (nothing looks the name up; no cloud-init renames it).
+echo nowd > /etc/hostname
 
 rm -rf "$staging" /tmp/* /var/tmp/* 2>/dev/null || true
 
-# Last: the SSH server itself (the client stays; nothing here uses it, but
-# cloud-init expects ssh-keygen). Its units were masked by harden.sh.
+# Last: SSH itself, the server and the client (whose ssh-keysign is set-uid
+# root). Its units were masked by harden.sh.
 sshd_packages=()
-for pkg in openssh-server openssh-sftp-server; do
+for pkg in openssh-server openssh-sftp-server openssh-client; do
   if dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
     sshd_packages+=("$pkg")
   fi

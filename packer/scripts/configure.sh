@@ -18,7 +18,10 @@ if systemctl list-unit-files systemd-timesyncd.service >/dev/null 2>&1; then
   systemctl disable systemd-timesyncd.service 2>/dev/null || true
 fi
 
+# The network: systemd-networkd with files/etc/systemd/network/ (no
+# cloud-init, no netplan); network-online.target waits for its DHCP lease.
+systemctl enable systemd-networkd.service systemd-networkd-wait-online.service
 systemctl enable nowd.service chrony.service nftables.service
 systemctl set-default multi-user.target
 
-echo "configure: enabled nowd, chrony, nftables"
+echo "configure: enabled systemd-networkd, nowd, chrony, nftables"

@@ -11,20 +11,15 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install o
 # --- Packages not needed --------------------------------------------------------
 # No automatic upgrades: a new image replaces the old one. No compilers, no
 # mail, no cron (systemd timers do the little that is left), no network
-# clients or servers that nothing here uses. Not netcat-openbsd: cloud-init
-# depends on it, and purging it would take cloud-init along, and apt's
-# autoremove then its DHCP client: a new instance would come up without
-# anything to configure its network (checked below and by validate.sh).
+# clients or servers that nothing here uses.
 unwanted=(
   unattended-upgrades apt-listchanges needrestart reportbug installation-report
   gcc gcc-14 g++ g++-14 cpp cpp-14 make build-essential
   exim4 exim4-base exim4-daemon-light postfix
   cron cron-daemon-common anacron at
-  telnet inetutils-telnet ftp tnftp netcat-traditional rsync
+  telnet inetutils-telnet ftp tnftp netcat-traditional netcat-openbsd rsync
   nfs-common rpcbind avahi-daemon ntpsec ntpsec-ntpdate ntpdate systemd-timesyncd
 )
-had_cloud_init=no
-if installed cloud-init; then had_cloud_init=yes; fi
 purge=()
 for pkg in "${unwanted[@]}"; do
   if installed "$pkg"; then purge+=("$pkg"); fi
@@ -34,16 +29,6 @@ if [ "${#purge[@]}" -gt 0 ]; then
   apt-get purge -y -qq "${purge[@]}"
 fi
 apt-get autoremove --purge -y -qq
-if [ "${had_cloud_init:-no}" = yes ] && ! installed cloud-init; then
-  echo "harden: removing packages took cloud-init with them" >&2
-  exit 1
-fi
-# Packages removed earlier but whose configuration stayed behind.
-mapfile -t leftover < <(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' | awk '$1 == "rc" { print $2 }')
-if [ "${#leftover[@]}" -gt 0 ]; then
-  dpkg --purge "${leftover[@]}"
-fi
-
 # No periodic apt runs at all (unattended-upgrades is gone; these would still
 # download package lists at random times).
 systemctl mask apt-daily.timer apt-daily-upgrade.timer apt-daily.service apt-daily-upgrade.service
@@ -69,6 +54,51 @@ done
 if [ "${#pam_packages[@]}" -gt 0 ]; then
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${pam_packages[@]}"
+fi
+
+# --- The cloud guest ----------------------------------------------------------------
+# A nowd instance takes nothing from the metadata service: no user data, no
+# SSH keys, no role, no hostname. Its network is files/etc/systemd/network/
+# (DHCP on any ethernet interface, by systemd-networkd), its time comes from
+# 169.254.169.123. So the general-purpose cloud guest goes: cloud-init (a
+# Python program that runs as root at every boot and parses what the
+# metadata service says), netplan, the growroot tools (the launch template
+# keeps the snapshot's size), amazon-ec2-utils (its EBS NVMe timeouts stay,
+# as files/etc/udev/rules.d/), the resolver (nothing looks a name up), the
+# DHCP clients cloud-init used, polkit (nothing asks it; it brings a set-uid
+# helper), and with them every interpreter. After the PAM modules above: on
+# the build instance, names resolve until here. The SSH client goes with the
+# server in cleanup.sh.
+cloud_guest=(
+  cloud-init cloud-guest-utils cloud-initramfs-growroot netplan.io amazon-ec2-utils
+  systemd-resolved libnss-resolve libnss-myhostname isc-dhcp-client isc-dhcp-common dhcpcd-base
+  polkitd pkexec
+)
+# Interpreters, by package name: the same pattern as validate.sh's (a
+# static test keeps the two equal). perl-base stays: dpkg needs it.
+interpreter_packages='^(python[0-9.]*(-minimal)?|python3-.+|libpython[0-9.]+(-minimal|-stdlib)?|perl|perl-modules-[0-9.]+|libperl[0-9.]+|ruby.*|libruby.*|lua[0-9.]*|tcl[0-9.]*|nodejs|php.*|guile-[0-9.]+)$'
+mapfile -t interpreters < <(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' \
+  | awk '$1 == "ii" { print $2 }' | grep -E "$interpreter_packages" || true)
+purge=()
+for pkg in "${cloud_guest[@]}"; do
+  if installed "$pkg"; then purge+=("$pkg"); fi
+done
+purge+=("${interpreters[@]}")
+if [ "${#purge[@]}" -gt 0 ]; then
+  echo "harden: purging ${purge[*]}"
+  apt-get purge -y -qq "${purge[@]}"
+fi
+apt-get autoremove --purge -y -qq
+rm -rf /etc/netplan /etc/cloud /var/lib/cloud
+# The resolver's stub link would point nowhere.
+if [ -L /etc/resolv.conf ]; then rm -f /etc/resolv.conf && : > /etc/resolv.conf; fi
+for pkg in systemd udev chrony nftables iproute2; do
+  installed "$pkg" || { echo "harden: purging the cloud guest took $pkg with it" >&2; exit 1; }
+done
+# Packages removed earlier but whose configuration stayed behind.
+mapfile -t leftover < <(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' | awk '$1 == "rc" { print $2 }')
+if [ "${#leftover[@]}" -gt 0 ]; then
+  dpkg --purge "${leftover[@]}"
 fi
 
 # --- Logins ----------------------------------------------------------------------
@@ -117,5 +147,49 @@ chmod 0700 /root
 for d in /home/*; do
   if [ -d "$d" ]; then chmod 0750 "$d"; fi
 done
+
+# --- Read-only root -------------------------------------------------------------------
+# Nothing changes the image at run time, so the root file system is mounted
+# read-only (systemd-remount-fs applies /etc/fstab after the initramfs
+# mounted it). What must write goes to memory: /var/tmp (nowd's
+# PrivateTmp=) on a tmpfs, the journal (Storage=volatile), chrony's drift
+# file (/run/chrony), the machine id (systemd mounts one over the empty
+# file). No growfs: the root cannot grow read-only, and the launch template
+# keeps the snapshot's size.
+if ! awk '$1 !~ /^#/ && $2 == "/" { found = 1 } END { exit !found }' /etc/fstab; then
+  echo "harden: /etc/fstab has no entry for /" >&2
+  exit 1
+fi
+awk 'BEGIN { OFS = "\t" }
+     $1 !~ /^#/ && $2 == "/" {
+       n = split($4, o, ","); opts = "ro"
+       for (i = 1; i <= n; i++)
+         if (o[i] != "rw" && o[i] != "ro" && o[i] != "defaults" && o[i] != "x-systemd.growfs") opts = opts "," o[i]
+       $4 = opts
+     }
+     $1 !~ /^#/ && $2 == "/var/tmp" { next }
+     { print }
+     END { print "tmpfs", "/var/tmp", "tmpfs", "nosuid,nodev,mode=1777,size=64M", "0", "0" }' \
+  /etc/fstab > /etc/fstab.nowd
+mv /etc/fstab.nowd /etc/fstab
+chmod 0644 /etc/fstab
+# What would still try to write there: networkd's persistent storage
+# (nothing of it is needed), the journal's directory (Storage=volatile),
+# AppArmor's profile cache (profiles are compiled at each boot instead).
+systemctl mask systemd-networkd-persistent-storage.service
+rm -rf /var/log/journal
+if [ -f /etc/apparmor/parser.conf ] && ! grep -qx 'skip-cache' /etc/apparmor/parser.conf; then
+  printf '\n# nowd image: the root file system is read-only.\nskip-cache\n' >> /etc/apparmor/parser.conf
+fi
+# Compiling at each boot costs (55 s in the VM test for them all, 7 s for
+# one under TCG): only the profiles that programs ship with themselves are
+# loaded (chrony's usr.sbin.chronyd). The apparmor package's own collection,
+# for desktop and container programs (1password ... vivaldi-bin) and for
+# lsb_release and unix_chkpwd, which nothing here runs, goes to disable/.
+if installed apparmor; then
+  dpkg-query -L apparmor | grep -E '^/etc/apparmor\.d/[^/]+$' | while read -r profile; do
+    ln -sf "$profile" "/etc/apparmor.d/disable/${profile##*/}"
+  done
+fi
 
 echo "harden: done"

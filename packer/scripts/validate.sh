@@ -7,15 +7,16 @@ set -euo pipefail
 failures=0
 fail() { echo "validate: FAIL: $*" >&2; failures=$((failures + 1)); }
 ok() { echo "validate: ok: $*"; }
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
 
 # Left from the build instance.
-keys="$(find /etc/ssh -maxdepth 1 -name 'ssh_host_*' 2>/dev/null)"
+keys="$(find /etc/ssh -maxdepth 1 -name 'ssh_host_*' 2>/dev/null || true)"
 if [ -n "$keys" ]; then fail "SSH host keys left: $keys"; else ok "no SSH host keys"; fi
 
-auth="$(find /root /home -name 'authorized_keys*' 2>/dev/null)"
+auth="$(find /root /home -name 'authorized_keys*' 2>/dev/null || true)"
 if [ -n "$auth" ]; then fail "authorized keys left: $auth"; else ok "no authorized keys"; fi
 
-cloud="$(find /var/lib/cloud -mindepth 1 -maxdepth 1 \( -name instance -o -name instances -o -name data -o -name sem \) 2>/dev/null)"
+cloud="$(find /var/lib/cloud -mindepth 1 -maxdepth 1 \( -name instance -o -name instances -o -name data -o -name sem \) 2>/dev/null || true)"
 if [ -n "$cloud" ]; then fail "cloud-init instance state left: $cloud"; else ok "no cloud-init instance state"; fi
 
 if [ -d /tmp/nowd-image ]; then fail "staging directory /tmp/nowd-image left"; else ok "no staging files"; fi
@@ -59,32 +60,45 @@ for unit in nowd.service chrony.service nftables.service; do
     fail "$unit is not enabled"
   fi
 done
-# How a new instance gets its network: cloud-init's EC2 datasource reads
-# the instance's interfaces (by MAC address) from the metadata service and
-# writes a netplan configuration for them, which systemd-networkd applies
-# with DHCP; before that, cloud-init's own DHCP client reaches the service.
-# Without cloud-init the image would keep no network configuration at all
-# that matches a new instance's interface.
-if dpkg-query -W -f='${Status}' cloud-init 2>/dev/null | grep -q 'install ok installed'; then
-  ok "cloud-init installed"
-  if [ "$(systemctl is-enabled cloud-init-local.service 2>/dev/null || true)" = enabled ]; then
-    ok "cloud-init enabled"
-  else
-    fail "cloud-init-local.service is not enabled"
-  fi
-  dhcp=""
-  for c in dhcpcd udhcpc dhclient; do
-    if command -v "$c" >/dev/null 2>&1; then dhcp="$c"; fi
-  done
-  if [ -n "$dhcp" ]; then ok "cloud-init has a DHCP client ($dhcp)"; else fail "no DHCP client for cloud-init"; fi
+# No cloud guest: nothing reads the metadata service, nothing interprets.
+for pkg in cloud-init netplan.io cloud-guest-utils amazon-ec2-utils; do
+  if installed "$pkg"; then fail "$pkg is installed"; fi
+done
+for d in /etc/cloud /etc/netplan /var/lib/cloud; do
+  if [ -e "$d" ]; then fail "$d is left"; fi
+done
+# The same pattern as harden.sh's (a static test keeps the two equal).
+interpreter_packages='^(python[0-9.]*(-minimal)?|python3-.+|libpython[0-9.]+(-minimal|-stdlib)?|perl|perl-modules-[0-9.]+|libperl[0-9.]+|ruby.*|libruby.*|lua[0-9.]*|tcl[0-9.]*|nodejs|php.*|guile-[0-9.]+)$'
+left="$(dpkg-query -W -f='${db:Status-Abbrev} ${Package}\n' | awk '$1 == "ii" { print $2 }' | grep -E "$interpreter_packages" || true)"
+left+="$(find /usr/bin /usr/sbin /usr/local/bin /usr/local/sbin -maxdepth 1 \( -name 'python*' -o -name 'ruby*' -o -name 'node' -o -name 'nodejs' -o -name 'lua*' -o -name 'tclsh*' -o -name 'php*' -o -name 'guile*' \) 2>/dev/null)"
+if [ -n "$left" ]; then fail "interpreters left: $(echo "$left" | tr '\n' ' ')"; else ok "no interpreter (perl-base stays for dpkg)"; fi
+# How a new instance gets its network: DHCP by systemd-networkd on any
+# ethernet interface, whatever its MAC.
+if [ "$(systemctl is-enabled systemd-networkd.service 2>/dev/null || true)" = enabled ] \
+   && grep -qx 'Type=ether' /etc/systemd/network/80-nowd-ethernet.network \
+   && grep -qx 'DHCP=ipv4' /etc/systemd/network/80-nowd-ethernet.network; then
+  ok "systemd-networkd takes DHCP on any ethernet interface"
 else
-  fail "cloud-init is not installed: a new instance would not configure its network"
+  fail "no network for a new instance (systemd-networkd, 80-nowd-ethernet.network)"
+fi
+if grep -q 'ATTR{queue/io_timeout}="4294967295"' /etc/udev/rules.d/70-ec2-nvme-devices.rules 2>/dev/null; then
+  ok "EBS NVMe I/O timeout rule"
+else
+  fail "the EBS NVMe I/O timeout rule is missing"
+fi
+if awk '$1 !~ /^#/ && $2 == "/" && $4 ~ /(^|,)ro(,|$)/ { found = 1 } END { exit !found }' /etc/fstab; then
+  ok "root file system mounted read-only"
+else
+  fail "/etc/fstab does not mount / read-only"
 fi
 if grep -qx 'server 169.254.169.123 prefer iburst minpoll 4 maxpoll 4' /etc/chrony/chrony.conf; then
   ok "chrony uses the Amazon Time Sync Service"
 else
   fail "chrony.conf is not the image's"
 fi
+
+echo "validate: packages in the image: $(dpkg-query -W -f='${db:Status-Abbrev}\n' | grep -c '^ii')"
+echo "validate: setuid binaries: $(find / -xdev -type f -perm -4000 2>/dev/null | sort | tr '\n' ' ')"
 
 if [ "$failures" -gt 0 ]; then
   echo "validate: $failures check(s) failed" >&2

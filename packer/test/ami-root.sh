@@ -16,6 +16,7 @@ set -euo pipefail
 cache_root="${NOWD_IMAGE_CACHE:-/var/cache/nowd-image}"
 cache_max_age_days="${NOWD_IMAGE_CACHE_DAYS:-7}"
 mirror="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+retry_wait_s="${NOWD_IMAGE_RETRY_WAIT_S:-10}"
 suite=trixie
 # Debian's AMI has these (and more); chrony, nftables and the PAM modules are
 # what the scripts install (here without network); lynis is for the audit.
@@ -30,6 +31,28 @@ ami_packages=(linux-image-cloud-amd64 cloud-init cloud-guest-utils amazon-ec2-ut
               polkitd libpam-systemd apparmor zstd iputils-ping netbase less)
 
 log() { echo "ami-root: $*" >&2; }
+# What went wrong, from a step's log: apt's and debootstrap's error lines
+# (a mirror's 404, a hash mismatch, a name that did not resolve), or else
+# the log's last lines.
+cause() {
+  grep -E '^(E:|Err:|W: Failed)|[Ff]ailed to fetch|Temporary failure|Connection (refused|timed out|reset)|Hash Sum mismatch' "$1" \
+    | tail -15 | grep . || tail -8 "$1"
+}
+# `attempts name log command...`: the mirror's transient failures (a
+# dropped connection, a mirror mid-sync) pass on a retry; each failure
+# prints its cause, and the last one fails the build with it.
+attempts() {
+  local what="$1" logf="$2" n
+  shift 2
+  for n in 1 2 3; do
+    if "$@" > "$logf" 2>&1; then return 0; fi
+    log "$what failed (attempt $n of 3):"
+    cause "$logf" | sed 's/^/ami-root:   /' >&2
+    [ "$n" = 3 ] || sleep $((n * retry_wait_s))
+  done
+  log "$what failed 3 times; giving up"
+  return 1
+}
 fresh() { [ -f "$1/complete" ] && [ -z "$(find "$1/complete" -mtime +"$cache_max_age_days")" ]; }
 
 # A layer is built in DIR.tmp and renamed when complete; older layers of the
@@ -48,9 +71,13 @@ if ! fresh "$base"; then
   log "debootstrap $suite into $base"
   rm -rf "$base" "$base.tmp"
   mkdir -p "$base.tmp"
-  debootstrap --variant=minbase --include="$(IFS=,; echo "${base_packages[*]}")" \
-    "$suite" "$base.tmp/rootfs" "$mirror" > "$base.tmp/debootstrap.log" 2>&1 \
-    || { tail -20 "$base.tmp/debootstrap.log" >&2; exit 1; }
+  # A failed debootstrap leaves a half-made root: each attempt starts afresh.
+  bootstrap() {
+    rm -rf "$base.tmp/rootfs"
+    debootstrap --variant=minbase --include="$(IFS=,; echo "${base_packages[*]}")" \
+      "$suite" "$base.tmp/rootfs" "$mirror"
+  }
+  attempts debootstrap "$base.tmp/debootstrap.log" bootstrap
   rm -rf "$base.tmp/rootfs/var/cache/apt/archives/"*.deb
   publish "$base" "$suite-????????????"
 fi
@@ -63,16 +90,19 @@ if ! fresh "$ami" || [ "$ami/complete" -ot "$base/complete" ]; then
   mkdir -p "$ami.tmp"
   cp -a "$base/rootfs" "$ami.tmp/rootfs"
   cp /etc/resolv.conf "$ami.tmp/rootfs/etc/resolv.conf"
-  # In a mount namespace of its own: the mounts vanish with it.
-  # shellcheck disable=SC2016 # expanded by the inner shell
-  unshare --mount --propagation private -- /bin/sh -c '
-    r="$1"; shift
-    mount -t proc proc "$r/proc" && mount -t sysfs -o ro sysfs "$r/sys" &&
-    mount --rbind /dev "$r/dev" &&
-    chroot "$r" sh -c "apt-get update -qq &&
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $*"
-  ' sh "$ami.tmp/rootfs" "${ami_packages[@]}" > "$ami.tmp/install.log" 2>&1 \
-    || { tail -20 "$ami.tmp/install.log" >&2; exit 1; }
+  # In a mount namespace of its own: the mounts vanish with it. apt resumes
+  # where a failed attempt stopped (dpkg --configure -a, then the rest).
+  install_ami_packages() {
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    unshare --mount --propagation private -- /bin/sh -c '
+      r="$1"; shift
+      mount -t proc proc "$r/proc" && mount -t sysfs -o ro sysfs "$r/sys" &&
+      mount --rbind /dev "$r/dev" &&
+      chroot "$r" sh -c "export DEBIAN_FRONTEND=noninteractive; dpkg --configure -a &&
+        apt-get update -qq && apt-get install -y -qq --no-install-recommends $*"
+    ' sh "$ami.tmp/rootfs" "${ami_packages[@]}"
+  }
+  attempts "apt-get install" "$ami.tmp/install.log" install_ami_packages
   rm -rf "$ami.tmp/rootfs/var/cache/apt/archives/"*.deb "$ami.tmp/rootfs/var/lib/apt/lists/"*
   # systemd-resolved made it its own symlink; otherwise leave no host's resolver.
   [ -L "$ami.tmp/rootfs/etc/resolv.conf" ] || : > "$ami.tmp/rootfs/etc/resolv.conf"

@@ -18,6 +18,7 @@ STAGING = "/tmp/nowd-image"
 # The MAC address of the build instance's interface: what its network
 # configuration (written by cloud-init on the build instance) names.
 BUILD_MAC = "02:b0:11:d0:00:01"
+BUILD_HOSTNAME = "ip-172-31-0-10"
 
 FIGURES = []
 PREFIX = os.environ.get("NOWD_TEST_PREFIX", "nowd-img")
@@ -75,8 +76,11 @@ def provisioned_root(work):
     scripts, unchanged, as root, in the template's order."""
     binary = Path(os.environ.get("NOWD_BINARY", REPO / "target/x86_64-unknown-linux-musl/release/nowd"))
     assert binary.is_file(), f"no nowd binary at {binary} (make build)"
-    base = subprocess.run(["bash", str(PACKER / "test/ami-root.sh")], check=True,
-                          stdout=subprocess.PIPE, text=True).stdout.strip()
+    made = subprocess.run(["bash", str(PACKER / "test/ami-root.sh")], capture_output=True, text=True)
+    sys.stdout.write(made.stderr)  # each retry and its cause
+    if made.returncode != 0:
+        pytest.fail(f"ami-root.sh failed (exit {made.returncode}):\n{made.stderr}", pytrace=False)
+    base = made.stdout.strip()
     root = work / "rootfs"
     subprocess.run(["cp", "-a", base, str(root)], check=True)
 
@@ -100,6 +104,11 @@ def provisioned_root(work):
         "Types: deb\nURIs: http://security.debian.org/debian-security\nSuites: trixie-security\n"
         "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
     assert list((root / "etc/ssh").glob("ssh_host_*")), "the base has SSH host keys to remove"
+    # Debian's AMI mounts its root read-write (by PARTUUID there, by label
+    # here: the test's disk has no partition table); cloud-init grows it.
+    (root / "etc/fstab").write_text("LABEL=root / ext4 rw,discard,errors=remount-ro 0 1\n")
+    # cloud-init named the build instance after its address.
+    (root / "etc/hostname").write_text(f"{BUILD_HOSTNAME}\n")
     (root / "etc/netplan").mkdir(exist_ok=True)
     (root / "etc/netplan/50-cloud-init.yaml").write_text(
         "network:\n  version: 2\n  ethernets:\n    ens5:\n      dhcp4: true\n"

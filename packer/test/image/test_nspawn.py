@@ -109,11 +109,21 @@ def root(provisioned_root, work):
     # Test-only additions, after the image was provisioned and measured: the
     # clock probe and the lynis profile.
     (r / "opt/nowd-test").mkdir(parents=True)
-    # The veth's addresses are set from outside: systemd-networkd (which the
-    # build's netplan file enables) must not take host0 over with its
-    # built-in DHCP-and-link-local configuration for containers.
-    (r / "etc/systemd/network").mkdir(parents=True, exist_ok=True)
-    os.symlink("/dev/null", r / "etc/systemd/network/80-container-host0.network")
+    # The veth's addresses are set from outside: systemd-networkd must not
+    # take host0 over, neither with the image's DHCP on any ethernet
+    # interface nor with its built-in configuration for containers.
+    network = r / "etc/systemd/network"
+    network.mkdir(parents=True, exist_ok=True)
+    for f in list(network.glob("*.network")) + [network / "80-container-host0.network"]:
+        f.unlink(missing_ok=True)
+        os.symlink("/dev/null", f)
+    # With no link of its own to configure, networkd's wait for one would
+    # hold chrony, and nowd after it, for its 2 min timeout. The root is
+    # nspawn's directory, not the disk /etc/fstab names: nothing to remount
+    # (the VM test boots the image's read-only root).
+    for unit in ("systemd-networkd-wait-online.service", "systemd-remount-fs.service"):
+        (r / "etc/systemd/system" / unit).unlink(missing_ok=True)
+        os.symlink("/dev/null", r / "etc/systemd/system" / unit)
     run("cc", "-static", "-Os", "-o", str(r / "opt/nowd-test/clockprobe"), str(HERE.parent / "clockprobe.c"))
     (r / "opt/nowd-test/lynis.prf").write_text((HERE.parent / "lynis-container.prf").read_text()
                                                 + "".join(f"skip-test=KRNL-6000:{k}\n" for k in host_sysctl_keys(r)))
@@ -440,9 +450,11 @@ def test_chrony_configuration_as_intended(guest):
 
 def test_lynis_hardening_index(guest, work):
     t = time.monotonic()
+    # Its log and report in /run: the image's root file system is read-only.
     guest.sh("lynis audit system --quick --no-colors --profile /opt/nowd-test/lynis.prf "
-             "> /var/log/lynis-run.log 2>&1", check=False)
-    report = guest.sh("cat /var/log/lynis-report.dat")
+             "--logfile /run/lynis.log --report-file /run/lynis-report.dat "
+             "> /run/lynis-run.log 2>&1", check=False)
+    report = guest.sh("cat /run/lynis-report.dat")
     (work / "lynis-report.log").write_text(report)
     index = int(re.search(r"^hardening_index=(\d+)", report, re.M).group(1))
     for kind in ("warning", "suggestion"):

@@ -24,11 +24,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import BUILD_MAC, PREFIX, REPO, add_test_shell, copy_of, figure
+from conftest import BUILD_HOSTNAME, BUILD_MAC, PREFIX, REPO, add_test_shell, copy_of, figure
 from machine import TIME_SYNC, Machine, MetadataService, Netns, TimeServer
 
 LIMIT_S = 0.100          # nowd's --max-clock-error-ms default
 BOOT_TIMEOUT_S = 300     # TCG on a shared 2-core machine; the figure is printed
+BOOT_TARGET_S = 45       # qemu's start to /healthz 200 under TCG, nothing subtracted
 SETTLE_S = 240           # the longest a fault may take to recover
 
 
@@ -187,6 +188,14 @@ def healthcheck(inst):
     return r.returncode, (r.stdout + r.stderr).strip()
 
 
+NETWORK = "for l in /sys/class/net/e*; do networkctl --no-pager -n0 status ${l##*/}; done"
+GUEST_COMMANDS = (
+    "ip -c=never -4 -o addr show scope global", NETWORK, "ls -d /etc/netplan /etc/cloud /var/lib/cloud",
+    "networkctl --no-pager --no-legend", "ss -Htulnp", "ls /etc/ssh; getent passwd debian admin", "hostname",
+    "findmnt -no OPTIONS /", "systemctl --no-pager --no-legend --failed",
+    "journalctl -b -o cat --no-pager -u nowd.service", "systemd-analyze", "systemd-analyze critical-chain nowd.service")
+
+
 def new_instance_scenario(inst):
     """The new instance: boot, then the reference misbehaves."""
     boot(inst)
@@ -195,11 +204,9 @@ def new_instance_scenario(inst):
     _, tracking = inst.vm.sh("chronyc -c tracking")
     res["json_with_tracking"] = (tracking, inst.sample()["json"])
     res["healthcheck_synced"] = healthcheck(inst)
-    res["guest"] = {cmd: inst.vm.sh(cmd)[1] for cmd in (
-        "cat /etc/netplan/*.yaml", "ip -c=never -4 -o addr show scope global", "cloud-init status --long",
-        "networkctl --no-pager --no-legend", "ss -Htuln",
-        "ls /etc/ssh; getent passwd debian admin; cat /var/log/cloud-init.log | grep -c WARNING",
-        "journalctl -b -o cat --no-pager -u nowd.service", "systemd-analyze", "systemd-analyze critical-chain nowd.service")}
+    res["guest"] = {cmd: inst.vm.sh(cmd)[1] for cmd in GUEST_COMMANDS}
+    res["guest"]["write /usr, /etc"] = [inst.vm.sh(f"touch {d}/nowd-test-write")
+                                        for d in ("/usr", "/etc", "/usr/local/bin")]
 
     # Smallest first, each from a clock both judgements call healthy, so
     # that what the kernel's figures alone say is seen from the same start.
@@ -250,25 +257,25 @@ def off_instance_scenario(inst, ahead_s):
 
 
 # Held inside the guest on its loopback (qemu's user network would be the
-# bottleneck, not nowd): each connection sends an unfinished request head and
-# is held, within the 5 s idle limit, while nowd's cgroup is read.
+# bottleneck, not nowd) by a static helper the test builds (test/holdconns.c;
+# the image has no interpreter): each connection sends an unfinished request
+# head and is held, within the 5 s idle limit, while nowd's cgroup is read.
 HELD = 500
+HELPER = "/opt/nowd-test/holdconns"
 CONNECTION_COST_SCRIPT = r"""
-import json, resource, socket, time
-cg = "/sys/fs/cgroup/system.slice/nowd.service/"
-def read():
-    stat = {k: int(v) for k, v in (l.split() for l in open(cg + "memory.stat"))}
-    return {"current": int(open(cg + "memory.current").read()), "anon": stat["anon"],
-            "kernel": stat.get("kernel", 0), "sock": stat["sock"],
-            "tasks": len(open(cg + "cgroup.threads").read().split())}
-resource.setrlimit(resource.RLIMIT_NOFILE, (%(n)d + 256, %(n)d + 256))
-before, held, t0 = read(), [], time.monotonic()
-for _ in range(%(n)d):
-    s = socket.create_connection(("127.0.0.1", 80), timeout=3)
-    s.sendall(b"GET /now HTTP/1.1\r\nHost: nowd\r\n")
-    held.append(s)
-time.sleep(1)
-print(json.dumps({"n": len(held), "open_s": time.monotonic() - t0 - 1, "before": before, "held": read()}))
+cg=/sys/fs/cgroup/system.slice/nowd.service
+snap() {
+  echo "$1 current $(cat $cg/memory.current)"
+  awk -v w="$1" '$1 == "anon" || $1 == "kernel" || $1 == "sock" { print w, $1, $2 }' $cg/memory.stat
+  echo "$1 tasks $(wc -l < $cg/cgroup.threads)"
+}
+snap before
+%(helper)s %(n)d 3 > /run/holdconns.out &
+while ! grep -q '^opened' /run/holdconns.out; do sleep 0.1; done
+sleep 1
+snap held
+cat /run/holdconns.out
+wait $!
 """
 
 
@@ -276,15 +283,31 @@ def connection_cost(inst):
     """What one open connection costs in nowd.service's own cgroup (v2,
     under the image's systemd and kernel): the figure docs/CAPACITY.md sizes
     the bounds with was measured outside systemd, on a cgroup v1 host."""
-    rc, out = inst.vm.sh(f"python3 - <<'EOF'\n{CONNECTION_COST_SCRIPT % {'n': HELD}}\nEOF", timeout=120)
+    rc, out = inst.vm.sh(CONNECTION_COST_SCRIPT % {"helper": HELPER, "n": HELD}, timeout=120)
     assert rc == 0, out
-    return json.loads(out.strip().splitlines()[-1])
+    c = {"before": {"kernel": 0}, "held": {"kernel": 0}}
+    for line in out.splitlines():
+        f = line.split()
+        if len(f) == 3 and f[0] in c:
+            c[f[0]][f[1]] = int(f[2])
+        elif len(f) == 3 and f[0] == "opened":
+            c["n"], c["open_s"] = int(f[1]), float(f[2])
+    assert "n" in c, out
+    return c
+
+
+def add_helper(root):
+    """Test-only, like the shell: the connection holder, built static."""
+    (root / "opt/nowd-test").mkdir(parents=True, exist_ok=True)
+    subprocess.run(["cc", "-static", "-Os", "-o", str(root / HELPER.lstrip("/")),
+                    str(Path(__file__).resolve().parent.parent / "holdconns.c")], check=True)
+    return root
 
 
 @pytest.fixture(scope="session")
 def machines(provisioned_root, work):
     new = off = None
-    root = add_test_shell(copy_of(provisioned_root, work / "vm-root"))
+    root = add_helper(add_test_shell(copy_of(provisioned_root, work / "vm-root")))
     try:
         new = Instance("new", root, work, "02:5e:ed:00:00:0a", "172.31.9.50")
         off = Instance("off", root, work, "02:5e:ed:00:00:0b", "172.31.9.50", rtc_offset_s=6)
@@ -310,40 +333,54 @@ def test_the_new_instance_has_a_mac_address_the_build_never_had(machines):
     assert inst.mac.lower() != BUILD_MAC.lower()
 
 
-def test_cloud_init_uses_the_ec2_datasource_over_imdsv2(machines):
-    inst, res = result(machines, "new")
-    status = res["guest"]["cloud-init status --long"]
-    assert "DataSourceEc2" in status and "status: done" in status, status
-    first = inst.imds.requests[0]
-    assert first[:2] == ("PUT", "/latest/api/token") and first[2], inst.imds.requests[:3]
-    gets = [r for r in inst.imds.requests if r[0] == "GET"]
-    assert gets and all(has_token for _, _, has_token in gets), "every GET carried the token"
-    assert any("/meta-data/network/interfaces/macs/" in path for _, path, _ in gets)
+def test_no_metadata_request_during_boot(machines):
+    """The metadata service is there, as on EC2 (the stand-in answers
+    IMDSv2): nothing on the image asks it anything."""
+    counts = {}
+    for which in ("new", "off"):
+        inst, _ = result(machines, which)
+        counts[which] = len(inst.imds.requests)
+    figure("metadata requests during boot", f"{counts['new']} (new instance), {counts['off']} (off instance)")
+    assert counts == {"new": 0, "off": 0}, [result(machines, w)[0].imds.requests[:5] for w in counts]
 
 
-def test_the_network_configuration_names_the_new_mac_not_the_builds(machines):
-    inst, res = result(machines, "new")
-    netplan = res["guest"]["cat /etc/netplan/*.yaml"]
-    figure("first boot: netplan", " ".join(netplan.split()))
-    assert inst.mac in netplan and BUILD_MAC not in netplan, netplan
-    assert "dhcp4: true" in netplan
+def test_the_network_is_systemd_networkds_dhcp_on_any_ethernet_interface(machines):
+    _, res = result(machines, "new")
+    status = res["guest"][NETWORK]
+    figure("first boot: network", " ".join(line.strip() for line in status.splitlines()
+                                           if re.search(r"Network File|State|Address", line)))
+    assert re.search(r"Network File: /etc/systemd/network/80-nowd-ethernet\.network", status), status
+    assert "No such file" in res["guest"]["ls -d /etc/netplan /etc/cloud /var/lib/cloud"]
+    assert not re.search(r"^/", res["guest"]["ls -d /etc/netplan /etc/cloud /var/lib/cloud"], re.MULTILINE)
 
 
-def test_the_instance_gets_the_address_the_metadata_service_names_by_dhcp(machines):
+def test_the_new_mac_gets_its_address_by_dhcp(machines):
     inst, res = result(machines, "new")
     addr = res["guest"]["ip -c=never -4 -o addr show scope global"]
     figure("first boot: address", " ".join(addr.split()[1:4]))
+    assert inst.mac.lower() in res["guest"][NETWORK].lower(), res["guest"][NETWORK]
     assert f"inet {inst.ipv4}/20" in addr and "dynamic" in addr, addr
     assert re.search(r"routable\s+configured", res["guest"]["networkctl --no-pager --no-legend"])
 
 
 def test_first_boot_makes_no_ssh_host_keys_and_no_login_user(machines):
     _, res = result(machines, "new")
-    out = res["guest"]["ls /etc/ssh; getent passwd debian admin; cat /var/log/cloud-init.log | grep -c WARNING"]
+    out = res["guest"]["ls /etc/ssh; getent passwd debian admin"]
     assert "ssh_host_" not in out, out
     # The build instance's own user ("admin" on Debian's AMI) stays, locked
     # and without keys: the build's session runs as it until the end.
     assert "debian:" not in out, out
+
+
+def test_the_instance_is_called_nowd_not_after_the_build_instance(machines):
+    _, res = result(machines, "new")
+    assert res["guest"]["hostname"].strip() == "nowd" != BUILD_HOSTNAME
+
+
+def socket_name(fields):
+    """ss -Htulnp's line as "tcp *:80 nowd"."""
+    process = re.search(r'users:\(\("([^"]+)"', fields[6]) if len(fields) > 6 else None
+    return f"{fields[0]} {fields[4]}" + (f" {process.group(1)}" if process else "")
 
 
 def test_nothing_but_nowd_listens_beyond_loopback(machines):
@@ -352,9 +389,55 @@ def test_nothing_but_nowd_listens_beyond_loopback(machines):
     # systemd-networkd's DHCP client keeps UDP 68 on the instance's address
     # for its lease renewals (the firewall admits DHCP answers only).
     dhcp = re.compile(r"^[0-9.]+%\w+:68$")
-    beyond = [line.split()[4] for line in res["guest"]["ss -Htuln"].splitlines()
-              if line.strip() and not local.match(line.split()[4]) and not dhcp.match(line.split()[4])]
-    assert beyond == ["*:80"], res["guest"]["ss -Htuln"]
+    sockets = [line.split() for line in res["guest"]["ss -Htulnp"].splitlines() if line.strip()]
+    figure("listening sockets", ", ".join(socket_name(f) for f in sockets))
+    beyond = [f[4] for f in sockets if not local.match(f[4]) and not dhcp.match(f[4])]
+    assert beyond == ["*:80"], res["guest"]["ss -Htulnp"]
+
+
+# --- what the image holds -------------------------------------------------------
+
+INTERPRETERS = re.compile(r"^(python[0-9.]*|python3-.+|libpython[0-9.].*|perl|perl-modules-.+|libperl.+|"
+                          r"ruby.*|libruby.*|lua[0-9.]*|tcl[0-9.]*|nodejs|php.*|guile-.+)$")
+
+
+def installed_packages(root):
+    out = subprocess.run(["dpkg-query", f"--admindir={root}/var/lib/dpkg", "-W",
+                          "-f=${db:Status-Abbrev} ${Package}\n"], capture_output=True, text=True, check=True)
+    return [f[1] for f in (line.split() for line in out.stdout.splitlines()) if f[0] == "ii"]
+
+
+def test_the_image_has_no_cloud_init_and_no_interpreter(provisioned_root):
+    """perl-base stays (dpkg is written in it); no other interpreter, by
+    package or by a program of that name."""
+    packages = installed_packages(provisioned_root)
+    found = [p for p in packages if INTERPRETERS.match(p)]
+    found += [str(f.relative_to(provisioned_root)) for d in ("usr/bin", "usr/sbin", "usr/local/bin")
+              for pattern in ("python*", "ruby*", "node", "nodejs", "lua*", "tclsh*", "php*", "guile*")
+              for f in (provisioned_root / d).glob(pattern)]
+    figure("packages in the image", str(len(packages)))
+    figure("interpreters in the image", ", ".join(found) or "none")
+    assert not found
+    assert not {"cloud-init", "netplan.io", "cloud-guest-utils", "amazon-ec2-utils"} & set(packages)
+    assert "systemd" in packages and "chrony" in packages
+
+
+def test_setuid_binaries(provisioned_root):
+    out = subprocess.run(["find", str(provisioned_root), "-xdev", "-type", "f", "-perm", "-4000"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    names = sorted("/" + str(Path(f).relative_to(provisioned_root)) for f in out)
+    figure("setuid binaries", f"{len(names)} ({' '.join(names)})")
+    assert "/usr/lib/openssh/ssh-keysign" not in names and not [n for n in names if "polkit" in n]
+
+
+def test_the_root_file_system_is_read_only_and_nothing_failed(machines):
+    _, res = result(machines, "new")
+    options = res["guest"]["findmnt -no OPTIONS /"].strip()
+    figure("root file system", options)
+    assert options.split(",")[0] == "ro", options
+    for rc, out in res["guest"]["write /usr, /etc"]:
+        assert rc != 0 and "Read-only file system" in out, out
+    assert res["guest"]["systemctl --no-pager --no-legend --failed"].strip() == ""
 
 
 # --- the clock chain -------------------------------------------------------------
@@ -391,27 +474,18 @@ def test_chrony_selected_the_amazon_time_sync_service(machines):
     assert inst.reference.queries > 0
 
 
-def span_s(text):
-    """systemd's time span ("1min 2.5s", "9.455s", "512ms") in seconds."""
-    m = re.fullmatch(r"(?:(\d+)min ?)?(?:([0-9.]+)(ms|s))?", text.strip())
-    assert m, text
-    return int(m.group(1) or 0) * 60 + float(m.group(2) or 0) / (1000 if m.group(3) == "ms" else 1)
-
-
-def test_healthz_200_within_60_s_of_boot(machines):
-    """From qemu's start. Less the time of cloud-init's Python stages that
-    stand between boot and chrony (systemd orders chrony after sysinit.target,
-    which waits for cloud-init's network stage): TCG runs Python some 30
-    times slower than a t3 does, and they take a second or two on EC2."""
-    inst, res = result(machines, "new")
+def test_healthz_200_within_45_s_of_qemus_start(machines):
+    """From qemu's start, under TCG, nothing subtracted: kernel, systemd,
+    DHCP, chrony's first updates and nowd's first measurement."""
+    _, res = result(machines, "new")
     took = res["boot"]["first_200"]
-    chain = res["guest"]["systemd-analyze critical-chain nowd.service"]
-    python = sum(span_s(m) for m in re.findall(r"cloud-init-[a-z]+\.service @[^+]*\+(\S+(?: \S+)?)", chain))
-    print(f"healthz 200 after {took:.0f} s")
-    figure("new instance: healthz 200 after", f"{took:.1f} s from qemu's start (TCG), "
-           f"{python:.1f} s of it cloud-init's stages; {took - python:.1f} s without")
+    figure("healthz 200 after", f"{took:.1f} s from qemu's start (TCG; load {load()})")
     figure("new instance: boot", " ".join(res["guest"]["systemd-analyze"].split()))
-    assert took - python <= 60, chain
+    assert took <= BOOT_TARGET_S, res["guest"]["systemd-analyze critical-chain nowd.service"]
+
+
+def load():
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def test_json_clock_fields_agree_with_chrony(machines):
@@ -488,8 +562,8 @@ def test_guest_booted_several_seconds_off(machines):
     figure("off instance: healthz 200 after", f"{res['boot']['first_200']:.1f} s")
     bad = lies(inst.samples)
     assert not bad, f"200 while {bad[0]['error_s']:.3f} s off: {bad[0]['why']}"
-    # chrony stepped it at its first update, before nowd's first answer
-    # could leave the guest (its network comes up after chrony starts).
+    # chrony stepped it at its first update; until then nowd said 503
+    # (checked by lies() above and test_healthz_is_503_before_synchronisation).
     wrong = re.findall(r"System clock wrong by (-?[0-9.]+) seconds", inst.vm.console.read_text(errors="replace"))
     figure("off instance: chrony", f"System clock wrong by {wrong[0] if wrong else '?'} seconds")
     assert wrong and abs(float(wrong[0])) > 3, "the guest did boot off"
@@ -515,16 +589,23 @@ def test_healthcheck_ok_while_synchronised_critical_2_s_off(machines):
 
 # --- the console ---------------------------------------------------------------------------
 
-def test_nowd_and_chrony_warnings_reach_the_serial_console(machines):
+def test_nowd_and_chrony_warnings_reach_the_serial_console_as_plain_text(machines):
     new, _ = result(machines, "new")
     off, _ = result(machines, "off")
     console = new.vm.console.read_text(errors="replace") + off.vm.console.read_text(errors="replace")
-    nowd = re.findall(r"nowd\[\d+\]: .*WARN.*", console)
-    chrony = re.findall(r"chronyd\[\d+\]: .*", console)
-    figure("console: nowd", nowd[0] if nowd else "nothing")
-    figure("console: chrony", chrony[0] if chrony else "nothing")
+    nowd = re.findall(r".*nowd\[\d+\]: .*WARN.*", console)
+    chrony = re.findall(r".*chronyd\[\d+\]: .*", console)
+    # Every message, the kernel's and those journald forwards, as plain text.
+    # Outside them remain the firmware's screen clearing (SeaBIOS here,
+    # EC2's own on an instance) and systemd's terminal reset and size query
+    # when it opens the console: control sequences, not text.
+    messages = re.findall(r"\[ *\d+\.\d+\] (.*)", console)
+    escaped = [m for m in messages if "\x1b" in m]
+    figure("console: messages with terminal escapes", f"{len(escaped)} of {len(messages)}"
+           + (f": {escaped[0]!r}" if escaped else ""))
     assert any("/healthz now answers 503" in line for line in nowd), nowd
     assert chrony, "no chronyd line on the console"
+    assert not escaped, escaped[:3]
 
 
 # --- the image's kernel ----------------------------------------------------------------------
