@@ -245,7 +245,7 @@ def check_build_role_is_the_build_policy(template: dict, scenario: dict) -> list
     return problems
 
 
-# --------------------------------------------------------- deploy role
+# ------------------------------------------------ plan and deploy roles
 
 
 def check_change_set_roles_limited_to_the_service_stack(
