@@ -9,7 +9,7 @@
 #                  then the container, image, VM and benchmark tests
 #   make deps      what make test needs: Debian packages, the musl target, clippy
 #   make test-vm   the image booted as two VMs (qemu), part of make test
-#   make test-browser  the page on GET / in Debian's Chromium (Playwright), part of make test
+#   make test-browser  the page on GET / in Debian's Chromium or NOWD_CHROMIUM (Playwright), part of make test
 #   make fuzz      the fork's request reading under cargo fuzz for FUZZ_SECONDS (600)
 #   make deploy REGION=eu-west-1   bake the AMI, roll it out, verify (docs/DELIVERY.md)
 #   make destroy REGION=eu-west-1  delete the stack (destroy-images: the AMIs)
@@ -123,7 +123,7 @@ test-release-binary: build
 # Debian's Chromium, driven by Playwright from PyPI; Playwright's own browser
 # download is never run. Screenshots go to $NOWD_TEST_ARTIFACTS (target/test-artifacts).
 test-browser: test-binary
-	@tools/ensure-apt chromium
+	@if [ -z "$$NOWD_CHROMIUM" ]; then tools/ensure-apt chromium; fi
 	@tools/ensure-venv tests/browser/requirements.txt
 	NOWD_BINARY=$(CURDIR)/$(TEST_BINARY) $(VENV)/bin/python -m pytest -q tests/browser
 

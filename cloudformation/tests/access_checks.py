@@ -25,6 +25,7 @@ OIDC_ISSUER = "token.actions.githubusercontent.com"
 # The subject each GitHub role accepts, after "repo:<repository>:".
 SUBJECTS = {
     "BuildRole": "ref:refs/heads/main",
+    "ChangeSetRole": "ref:refs/heads/main",
     "DeployRole": "environment:production",
 }
 # The repository in a subject is one of these parameters, never a literal.
@@ -32,18 +33,32 @@ SUBJECT_PARAMETERS = {"GitHubRepository", "GitHubSubjectRepository"}
 SERVICE_ROLE = "CloudFormationServiceRole"
 SERVICE_STACK_ARN = "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${ServiceStackName}/*"
 
-# What the deploy role may call, and nothing else.
-DEPLOY_ACTIONS = {
-    "cloudformation:CreateChangeSet",
-    "cloudformation:DescribeChangeSet",
+# What each change-set role may call, and nothing else (each must have all).
+# The plan role makes and shows change sets (on main, before any approval);
+# only the deploy role, behind the production environment, runs them.
+CHANGE_SET_ROLES = {
+    "ChangeSetRole": {
+        "cloudformation:CreateChangeSet",
+        "cloudformation:DescribeChangeSet",
+        "cloudformation:DescribeStacks",
+        "ec2:DescribeImages",
+        "iam:PassRole",
+    },
+    "DeployRole": {
+        "cloudformation:DescribeChangeSet",
+        "cloudformation:ExecuteChangeSet",
+        "cloudformation:DescribeStacks",
+        "cloudformation:DescribeStackEvents",
+        "cloudformation:DescribeStackResources",
+    },
+}
+# What changes a stack; never granted to a role a job assumes before approval.
+RUNS_A_STACK = {
     "cloudformation:ExecuteChangeSet",
     "cloudformation:DeleteChangeSet",
-    "cloudformation:ListChangeSets",
-    "cloudformation:DescribeStacks",
-    "cloudformation:DescribeStackEvents",
-    "cloudformation:DescribeStackResources",
-    "ec2:DescribeImages",
-    "iam:PassRole",
+    "cloudformation:CreateStack",
+    "cloudformation:UpdateStack",
+    "cloudformation:DeleteStack",
 }
 
 # Permissions that the resource handlers of nowd.yaml's types declare and
@@ -230,49 +245,65 @@ def check_build_role_is_the_build_policy(template: dict, scenario: dict) -> list
     return problems
 
 
-# --------------------------------------------------------- deploy role
+# ------------------------------------------------ plan and deploy roles
 
 
-def check_deploy_role_limited_to_the_service_stack(template: dict, scenario: dict) -> list[str]:
-    """Change sets and reads of the service stack only, created only with the
-    service role; DescribeImages in this region; PassRole of the service role
-    to CloudFormation only. No IAM user, no other stack."""
+def check_change_set_roles_limited_to_the_service_stack(
+    template: dict, scenario: dict
+) -> list[str]:
+    """The plan and deploy roles: their own actions only (CHANGE_SET_ROLES),
+    CloudFormation on the service stack only, change sets created only with
+    the service role; DescribeImages in this region; PassRole of the service
+    role to CloudFormation only. No IAM user, no other stack. The plan role,
+    which a job on main assumes before any approval, runs nothing."""
     res = resources(template, scenario)
-    if "DeployRole" not in res:
-        return []
     problems = []
     service_role = {"Fn::GetAtt": [SERVICE_ROLE, "Arn"]}
-    if props(res["DeployRole"]).get("ManagedPolicyArns"):
-        problems.append("DeployRole: managed policies")
-    for st in role_statements(res, "DeployRole"):
-        where = f"DeployRole#{st.get('Sid')}"
-        if st.get("Effect") != "Allow":
+    for role, allowed in CHANGE_SET_ROLES.items():
+        if role not in res:
             continue
-        if "NotAction" in st or "NotResource" in st:
-            problems.append(f"{where}: grants by exclusion")
-        actions = as_list(st.get("Action", []))
-        equals = st.get("Condition", {}).get("StringEquals", {})
-        for action in actions:
-            if action not in DEPLOY_ACTIONS:
-                problems.append(f"{where}: {action} is not a deploy action")
-        resources_ = as_list(st.get("Resource"))
-        on_the_stack = [sub_text(r) for r in resources_] == [SERVICE_STACK_ARN]
-        if any(a.startswith("cloudformation:") for a in actions) and not on_the_stack:
-            problems.append(f"{where}: on {resources_}, not the service stack only")
-        as_service_role = equals.get("cloudformation:RoleArn") == service_role
-        if "cloudformation:CreateChangeSet" in actions and not as_service_role:
-            problems.append(f"{where}: change sets may run without the service role")
-        if "iam:PassRole" in actions:
-            if resources_ != [service_role] or len(actions) != 1:
-                problems.append(f"{where}: passes {resources_}, not the service role alone")
-            if equals.get("iam:PassedToService") != "cloudformation.amazonaws.com":
-                problems.append(f"{where}: the role may be passed to any service")
-        in_region = equals.get("aws:RequestedRegion") == {"Ref": "AWS::Region"}
-        if "ec2:DescribeImages" in actions and not in_region:
-            problems.append(f"{where}: DescribeImages not pinned to this region")
-    missing = DEPLOY_ACTIONS - allowed_actions(role_statements(res, "DeployRole"))
-    if missing:
-        problems.append(f"DeployRole: cannot {sorted(missing)}")
+        if props(res[role]).get("ManagedPolicyArns"):
+            problems.append(f"{role}: managed policies")
+        for st in role_statements(res, role):
+            problems += change_set_statement_problems(role, st, allowed, service_role)
+        granted = allowed_actions(role_statements(res, role))
+        missing = allowed - granted
+        if missing:
+            problems.append(f"{role}: cannot {sorted(missing)}")
+        if role == "ChangeSetRole" and granted & RUNS_A_STACK:
+            problems.append(f"{role}: may {sorted(granted & RUNS_A_STACK)} before approval")
+    return problems
+
+
+def change_set_statement_problems(
+    role: str, st: dict, allowed: set[str], service_role: dict
+) -> list[str]:
+    where = f"{role}#{st.get('Sid')}"
+    if st.get("Effect") != "Allow":
+        return []
+    problems = []
+    if "NotAction" in st or "NotResource" in st:
+        problems.append(f"{where}: grants by exclusion")
+    actions = as_list(st.get("Action", []))
+    equals = st.get("Condition", {}).get("StringEquals", {})
+    for action in actions:
+        if action not in allowed:
+            problems.append(f"{where}: {action} is not one of {role}'s actions")
+    resources_ = as_list(st.get("Resource"))
+    on_the_stack = [sub_text(r) for r in resources_] == [SERVICE_STACK_ARN]
+    if any(a.startswith("cloudformation:") for a in actions) and not on_the_stack:
+        problems.append(f"{where}: on {resources_}, not the service stack only")
+    as_service_role = equals.get("cloudformation:RoleArn") == service_role
+    if "cloudformation:CreateChangeSet" in actions and not as_service_role:
+        problems.append(f"{where}: change sets may run without the service role")
+    if "iam:PassRole" in actions:
+        if resources_ != [service_role] or len(actions) != 1:
+            problems.append(f"{where}: passes {resources_}, not the service role alone")
+        if equals.get("iam:PassedToService") != "cloudformation.amazonaws.com":
+            problems.append(f"{where}: the role may be passed to any service")
+    in_region = equals.get("aws:RequestedRegion") == {"Ref": "AWS::Region"}
+    if "ec2:DescribeImages" in actions and not in_region:
+        problems.append(f"{where}: DescribeImages not pinned to this region")
     return problems
 
 
@@ -505,7 +536,7 @@ ALL_CHECKS = [
     check_trust_pinned,
     check_subject_parameters_take_no_wildcard,
     check_build_role_is_the_build_policy,
-    check_deploy_role_limited_to_the_service_stack,
+    check_change_set_roles_limited_to_the_service_stack,
     check_service_role_covers_the_service_stack,
     check_service_role_scoped,
     check_reviewer_read_only,

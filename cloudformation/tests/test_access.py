@@ -48,6 +48,7 @@ def test_interface_names():
     assert TEMPLATE["Parameters"]["CreateReviewerUser"]["Default"] == "false"
     assert {
         "BuildRoleArn",
+        "ChangeSetRoleArn",
         "DeployRoleArn",
         "CloudFormationServiceRoleArn",
         "ReviewerUserName",
@@ -60,7 +61,7 @@ def test_github_roles_and_provider_exist_only_when_asked():
     assert "GitHubOidcProvider" not in nothing and "BuildRole" not in nothing
     assert "CloudFormationServiceRole" in nothing and "ReviewerGroup" in nothing
     own_provider = tc.resources(TEMPLATE, scenario(HasGitHub=True, CreateOidcProvider=True))
-    assert {"GitHubOidcProvider", "BuildRole", "DeployRole"} <= set(own_provider)
+    assert {"GitHubOidcProvider", "BuildRole", "ChangeSetRole", "DeployRole"} <= set(own_provider)
     existing = tc.resources(TEMPLATE, scenario(HasGitHub=True))
     assert "GitHubOidcProvider" not in existing
     principal = ac.trust_statements(existing, "BuildRole")[0]["Principal"]["Federated"]
@@ -93,6 +94,7 @@ def test_the_subjects_each_role_accepts():
             subjects[role] = text.replace("${Repo}", values[tc.referenced(variables["Repo"])])
         assert subjects == {
             "BuildRole": f"repo:{repository}:ref:refs/heads/main",
+            "ChangeSetRole": f"repo:{repository}:ref:refs/heads/main",
             "DeployRole": f"repo:{repository}:environment:production",
         }
 
@@ -326,41 +328,98 @@ def let_the_deploy_role_create_users(t):
 
 
 def let_the_deploy_role_touch_any_stack(t):
-    role_statement(t, "DeployRole", "ShowRunAndDropChangeSetsOfTheServiceStack")["Resource"] = {
+    role_statement(t, "DeployRole", "RunChangeSetsOfTheServiceStack")["Resource"] = {
         "Fn::Sub": "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/*"
     }
 
 
-def let_the_deploy_role_change_sets_of_another_stack(t):
-    role_statement(t, "DeployRole", "CreateChangeSetsOfTheServiceStackAsTheServiceRole")[
+def let_the_plan_role_change_sets_of_another_stack(t):
+    role_statement(t, "ChangeSetRole", "CreateChangeSetsOfTheServiceStackAsTheServiceRole")[
         "Resource"
     ] = {
         "Fn::Sub": "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/other/*"
     }
 
 
+def let_the_plan_role_read_every_stack(t):
+    role_statement(t, "ChangeSetRole", "ShowChangeSetsOfTheServiceStack")["Resource"] = "*"
+
+
 def let_the_deploy_role_update_the_stack_directly(t):
-    role_statement(t, "DeployRole", "ShowRunAndDropChangeSetsOfTheServiceStack")["Action"].append(
+    role_statement(t, "DeployRole", "RunChangeSetsOfTheServiceStack")["Action"].append(
         "cloudformation:UpdateStack"
     )
 
 
+def let_the_plan_role_execute_change_sets(t):
+    role_statement(t, "ChangeSetRole", "ShowChangeSetsOfTheServiceStack")["Action"].append(
+        "cloudformation:ExecuteChangeSet"
+    )
+
+
+def let_the_plan_role_delete_change_sets(t):
+    role_statement(t, "ChangeSetRole", "ShowChangeSetsOfTheServiceStack")["Action"].append(
+        "cloudformation:DeleteChangeSet"
+    )
+
+
+def let_the_plan_role_update_the_stack_directly(t):
+    add_role_statement(
+        t,
+        "ChangeSetRole",
+        {
+            "Sid": "Oops",
+            "Effect": "Allow",
+            "Action": "cloudformation:UpdateStack",
+            "Resource": role_statement(t, "ChangeSetRole", "ShowChangeSetsOfTheServiceStack")[
+                "Resource"
+            ],
+        },
+    )
+
+
+def let_the_deploy_role_create_change_sets(t):
+    role_statement(t, "DeployRole", "RunChangeSetsOfTheServiceStack")["Action"].append(
+        "cloudformation:CreateChangeSet"
+    )
+
+
+def take_execute_from_the_deploy_role(t):
+    role_statement(t, "DeployRole", "RunChangeSetsOfTheServiceStack")["Action"].remove(
+        "cloudformation:ExecuteChangeSet"
+    )
+
+
 def create_change_sets_as_oneself(t):
-    del role_statement(t, "DeployRole", "CreateChangeSetsOfTheServiceStackAsTheServiceRole")[
+    del role_statement(t, "ChangeSetRole", "CreateChangeSetsOfTheServiceStackAsTheServiceRole")[
         "Condition"
     ]
 
 
 def pass_any_role(t):
-    role_statement(t, "DeployRole", "PassOnlyTheServiceRoleToCloudFormation")["Resource"] = "*"
+    role_statement(t, "ChangeSetRole", "PassOnlyTheServiceRoleToCloudFormation")["Resource"] = "*"
 
 
 def pass_the_role_to_any_service(t):
-    del role_statement(t, "DeployRole", "PassOnlyTheServiceRoleToCloudFormation")["Condition"]
+    del role_statement(t, "ChangeSetRole", "PassOnlyTheServiceRoleToCloudFormation")["Condition"]
 
 
 def describe_images_in_every_region(t):
-    del role_statement(t, "DeployRole", "ReadImageIdsInThisRegion")["Condition"]
+    del role_statement(t, "ChangeSetRole", "ReadImageIdsInThisRegion")["Condition"]
+
+
+def let_the_plan_role_run_in_any_environment(t):
+    sub_of(t, "ChangeSetRole")[0] = "repo:${Repo}:environment:*"
+
+
+def let_the_plan_role_run_from_pull_requests(t):
+    sub_of(t, "ChangeSetRole")[0] = "repo:${Repo}:pull_request"
+
+
+def attach_admin_to_the_plan_role(t):
+    resource(t, "ChangeSetRole")["ManagedPolicyArns"] = [
+        "arn:aws:iam::aws:policy/AWSCloudFormationFullAccess"
+    ]
 
 
 def forget_to_create_vpcs(t):
@@ -535,6 +594,8 @@ def put_outputs_first(t):
     t.update(rest)
 
 
+ROLES_CHECK = ac.check_change_set_roles_limited_to_the_service_stack
+
 ALTERATIONS = [
     (trust_any_branch, ac.check_trust_pinned),
     (trust_anything_of_the_repository, ac.check_trust_pinned),
@@ -542,6 +603,8 @@ ALTERATIONS = [
     (drop_the_audience, ac.check_trust_pinned),
     (accept_the_default_audience, ac.check_trust_pinned),
     (let_the_deploy_role_run_from_main, ac.check_trust_pinned),
+    (let_the_plan_role_run_in_any_environment, ac.check_trust_pinned),
+    (let_the_plan_role_run_from_pull_requests, ac.check_trust_pinned),
     (hard_code_the_repository, ac.check_trust_pinned),
     (ignore_the_immutable_subject, ac.check_trust_pinned),
     (trust_another_provider, ac.check_trust_pinned),
@@ -552,20 +615,21 @@ ALTERATIONS = [
     (widen_the_build_role, ac.check_build_role_is_the_build_policy),
     (launch_any_image_in_the_build, ac.check_build_role_is_the_build_policy),
     (attach_admin_to_the_build_role, ac.check_build_role_is_the_build_policy),
-    (let_the_deploy_role_create_users, ac.check_deploy_role_limited_to_the_service_stack),
-    (let_the_deploy_role_touch_any_stack, ac.check_deploy_role_limited_to_the_service_stack),
-    (
-        let_the_deploy_role_change_sets_of_another_stack,
-        ac.check_deploy_role_limited_to_the_service_stack,
-    ),
-    (
-        let_the_deploy_role_update_the_stack_directly,
-        ac.check_deploy_role_limited_to_the_service_stack,
-    ),
-    (create_change_sets_as_oneself, ac.check_deploy_role_limited_to_the_service_stack),
-    (pass_any_role, ac.check_deploy_role_limited_to_the_service_stack),
-    (pass_the_role_to_any_service, ac.check_deploy_role_limited_to_the_service_stack),
-    (describe_images_in_every_region, ac.check_deploy_role_limited_to_the_service_stack),
+    (let_the_deploy_role_create_users, ROLES_CHECK),
+    (let_the_deploy_role_touch_any_stack, ROLES_CHECK),
+    (let_the_plan_role_change_sets_of_another_stack, ROLES_CHECK),
+    (let_the_plan_role_read_every_stack, ROLES_CHECK),
+    (let_the_deploy_role_update_the_stack_directly, ROLES_CHECK),
+    (let_the_plan_role_execute_change_sets, ROLES_CHECK),
+    (let_the_plan_role_delete_change_sets, ROLES_CHECK),
+    (let_the_plan_role_update_the_stack_directly, ROLES_CHECK),
+    (let_the_deploy_role_create_change_sets, ROLES_CHECK),
+    (take_execute_from_the_deploy_role, ROLES_CHECK),
+    (create_change_sets_as_oneself, ROLES_CHECK),
+    (pass_any_role, ROLES_CHECK),
+    (pass_the_role_to_any_service, ROLES_CHECK),
+    (describe_images_in_every_region, ROLES_CHECK),
+    (attach_admin_to_the_plan_role, ROLES_CHECK),
     (forget_to_create_vpcs, ac.check_service_role_covers_the_service_stack),
     (allow_buckets_nobody_needs, ac.check_service_role_covers_the_service_stack),
     (give_the_network_statement_every_resource, ac.check_service_role_scoped),

@@ -1,5 +1,6 @@
-"""The real nowd release binary on a free loopback port, and Debian's Chromium
-driven by Playwright (no browser download), for the tests of the page on GET /."""
+"""The real nowd release binary on a free loopback port, and Debian's Chromium (or the
+browser NOWD_CHROMIUM names) driven by Playwright (no browser download), for the tests of
+the page on GET /."""
 
 import json
 import os
@@ -16,7 +17,9 @@ from playwright.sync_api import Browser, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 BINARY = Path(os.environ.get("NOWD_BINARY", ROOT / "target/x86_64-unknown-linux-musl/release/nowd"))
-CHROMIUM = "/usr/bin/chromium"
+# Debian's package by default; GitHub's Ubuntu runners set their Google Chrome (ci.yml),
+# as Ubuntu's chromium package is only a stub for the snap.
+CHROMIUM = os.environ.get("NOWD_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("NOWD_TEST_ARTIFACTS", ROOT / "target/test-artifacts"))
 
 # Figures the tests measured, printed once at the end.

@@ -98,8 +98,11 @@ def test_deploy_steps_only_call_tools_deploy() -> None:
         assert all(re.fullmatch(r"tools/deploy( [a-z-]+)+\n?", run) for run in runs), runs
 
 
-def test_apply_waits_for_the_production_environment() -> None:
+def test_one_approval_after_the_plan() -> None:
+    """Only apply waits for the production environment; plan runs before it, unapproved,
+    so the reviewer approves after reading the change set."""
     jobs = load(ROOT / ".github/workflows/deploy.yml")["jobs"]
+    assert [name for name, job in jobs.items() if "environment" in job] == ["apply"]
     assert jobs["apply"]["environment"] == "production"
     assert "plan" in jobs["apply"]["needs"]
     assert any("apply" in s.get("run", "") for s in jobs["apply"]["steps"])
