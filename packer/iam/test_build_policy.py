@@ -32,29 +32,41 @@ TEMPLATE_DIR = HERE.parent
 # (encrypt_boot, imds_support, run_tags, a temporary key pair and security
 # group, optional ami_regions), by plugin step.
 BUILD_CALLS = {
-    "ec2:DescribeRegions",             # regions.go: ami_regions are valid
-    "ec2:DescribeImages",              # step_pre_validate, step_source_ami_info, waiters
-    "ec2:DescribeVpcs",                # step_pre_validate, step_network_info (default VPC)
-    "ec2:DescribeSubnets",             # step_network_info
+    "ec2:DescribeRegions",  # regions.go: ami_regions are valid
+    "ec2:DescribeImages",  # step_pre_validate, step_source_ami_info, waiters
+    "ec2:DescribeVpcs",  # step_pre_validate, step_network_info (default VPC)
+    "ec2:DescribeSubnets",  # step_network_info
     "ec2:DescribeInstanceTypeOfferings",  # step_network_info: a zone with the type
-    "ec2:CreateKeyPair", "ec2:DeleteKeyPair",            # step_key_pair
-    "ec2:CreateSecurityGroup", "ec2:AuthorizeSecurityGroupIngress",
-    "ec2:DescribeSecurityGroups", "ec2:DeleteSecurityGroup",  # step_security_group
-    "ec2:RunInstances", "ec2:DescribeInstances", "ec2:CreateTags",
-    "ec2:TerminateInstances",          # step_run_source_instance
-    "ec2:DescribeVolumes",             # step_cleanup_volumes
-    "ec2:StopInstances",               # step_stop_ebs_instance
-    "ec2:ModifyInstanceAttribute",     # step_modify_ebs_instance: ena_support, sriov_support
-    "ec2:CreateImage",                 # step_create_ami
-    "ec2:CopyImage", "ec2:DeregisterImage", "ec2:DeleteSnapshot",  # step_ami_region_copy (encrypt_boot)
-    "ec2:ModifyImageAttribute",        # step_modify_ami_attributes: imds_support
-    "ec2:EnableImageDeprecation",      # step_enable_deprecation: deprecate_at (untagged yet)
+    "ec2:CreateKeyPair",
+    "ec2:DeleteKeyPair",  # step_key_pair
+    "ec2:CreateSecurityGroup",
+    "ec2:AuthorizeSecurityGroupIngress",
+    "ec2:DescribeSecurityGroups",
+    "ec2:DeleteSecurityGroup",  # step_security_group
+    "ec2:RunInstances",
+    "ec2:DescribeInstances",
+    "ec2:CreateTags",
+    "ec2:TerminateInstances",  # step_run_source_instance
+    "ec2:DescribeVolumes",  # step_cleanup_volumes
+    "ec2:StopInstances",  # step_stop_ebs_instance
+    "ec2:ModifyInstanceAttribute",  # step_modify_ebs_instance: ena_support, sriov_support
+    "ec2:CreateImage",  # step_create_ami
+    "ec2:CopyImage",
+    "ec2:DeregisterImage",
+    "ec2:DeleteSnapshot",  # step_ami_region_copy (encrypt_boot)
+    "ec2:ModifyImageAttribute",  # step_modify_ami_attributes: imds_support
+    "ec2:EnableImageDeprecation",  # step_enable_deprecation: deprecate_at (untagged yet)
 }
 # Writes that may touch only what the build made: tag Service=nowd.
 TAG_SCOPED = {
-    "ec2:TerminateInstances", "ec2:StopInstances", "ec2:ModifyInstanceAttribute",
-    "ec2:DeleteKeyPair", "ec2:DeleteSecurityGroup", "ec2:AuthorizeSecurityGroupIngress",
-    "ec2:DeregisterImage", "ec2:DeleteSnapshot",
+    "ec2:TerminateInstances",
+    "ec2:StopInstances",
+    "ec2:ModifyInstanceAttribute",
+    "ec2:DeleteKeyPair",
+    "ec2:DeleteSecurityGroup",
+    "ec2:AuthorizeSecurityGroupIngress",
+    "ec2:DeregisterImage",
+    "ec2:DeleteSnapshot",
 }
 
 # parliament reports RESOURCE_MISMATCH when one statement does not list
@@ -121,14 +133,19 @@ def as_list(value) -> list:
 
 
 def allowed(policy: dict) -> set[str]:
-    return {a for st in policy["Statement"] if st["Effect"] == "Allow" for a in as_list(st["Action"])}
+    return {
+        a for st in policy["Statement"] if st["Effect"] == "Allow" for a in as_list(st["Action"])
+    }
 
 
 # ------------------------------------------------------------------ rules
 
 
 def check_allows_every_build_call(policy: dict) -> list[str]:
-    return [f"{call} is not allowed: the build fails there" for call in sorted(BUILD_CALLS - allowed(policy))]
+    return [
+        f"{call} is not allowed: the build fails there"
+        for call in sorted(BUILD_CALLS - allowed(policy))
+    ]
 
 
 def check_allows_nothing_else(policy: dict) -> list[str]:
@@ -174,19 +191,31 @@ def check_writes_limited_to_the_builds_resources(policy: dict) -> list[str]:
         actions = set(as_list(st.get("Action", [])))
         condition = st.get("Condition", {}).get("StringEquals", {})
         if actions & TAG_SCOPED and condition.get(f"aws:ResourceTag/{key}") != value:
-            problems.append(f"{st.get('Sid')}: {sorted(actions & TAG_SCOPED)} not limited to {key}={value}")
+            problems.append(
+                f"{st.get('Sid')}: {sorted(actions & TAG_SCOPED)} not limited to {key}={value}"
+            )
         resources = as_list(st.get("Resource", []))
         if "ec2:RunInstances" in actions:
             if "*" in resources:
                 problems.append(f"{st.get('Sid')}: RunInstances on '*'")
-            if any(r.endswith(":instance/*") for r in resources) and condition.get(f"aws:RequestTag/{key}") != value:
-                problems.append(f"{st.get('Sid')}: launches instances without the {key}={value} tag")
-            if any(r.endswith(":image/*") for r in resources) and condition.get("ec2:Owner") != owner:
+            if (
+                any(r.endswith(":instance/*") for r in resources)
+                and condition.get(f"aws:RequestTag/{key}") != value
+            ):
+                problems.append(
+                    f"{st.get('Sid')}: launches instances without the {key}={value} tag"
+                )
+            if (
+                any(r.endswith(":image/*") for r in resources)
+                and condition.get("ec2:Owner") != owner
+            ):
                 problems.append(f"{st.get('Sid')}: launches images not owned by {owner}")
         if "ec2:CreateTags" in actions and not (
             "ec2:CreateAction" in condition or condition.get(f"aws:RequestTag/{key}") == value
         ):
-            problems.append(f"{st.get('Sid')}: tags anything, not only at creation or with {key}={value}")
+            problems.append(
+                f"{st.get('Sid')}: tags anything, not only at creation or with {key}={value}"
+            )
     return problems
 
 
@@ -202,7 +231,9 @@ def check_parliament(policy: dict) -> list[str]:
     text = json.dumps(policy, indent=2)
     result = analyze_policy_string(text, include_community_auditors=True)
     found = {(f.issue, statement_sid_at(f.location.get("line", 0), text)) for f in result.findings}
-    return [f"parliament: {issue} in {sid}" for issue, sid in sorted(found - EXPECTED_FINDINGS, key=str)]
+    return [
+        f"parliament: {issue} in {sid}" for issue, sid in sorted(found - EXPECTED_FINDINGS, key=str)
+    ]
 
 
 CHECKS = [
@@ -249,7 +280,9 @@ def allow_everything_in_ec2(p):
 
 
 def allow_passing_roles(p):
-    p["Statement"].append({"Sid": "Oops", "Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"})
+    p["Statement"].append(
+        {"Sid": "Oops", "Effect": "Allow", "Action": "iam:PassRole", "Resource": "*"}
+    )
 
 
 def terminate_any_instance(p):
@@ -290,7 +323,9 @@ def put_a_write_under_star(p):
 
 
 def condition_on_a_key_that_does_not_apply(p):
-    sid(p, "CreateTemporarySecurityGroupInAnyVpc")["Condition"] = {"StringEquals": {"s3:prefix": "x"}}
+    sid(p, "CreateTemporarySecurityGroupInAnyVpc")["Condition"] = {
+        "StringEquals": {"s3:prefix": "x"}
+    }
 
 
 BROKEN = [
@@ -309,7 +344,9 @@ BROKEN = [
 ]
 
 
-@pytest.mark.parametrize("breakage, check", BROKEN, ids=[f"{b.__name__}-{c.__name__}" for b, c in BROKEN])
+@pytest.mark.parametrize(
+    "breakage, check", BROKEN, ids=[f"{b.__name__}-{c.__name__}" for b, c in BROKEN]
+)
 def test_check_catches(breakage, check):
     broken = copy.deepcopy(load_policy())
     breakage(broken)

@@ -151,8 +151,12 @@ def test_manifest_records_the_ami(build):
 
 def test_harden_and_validate_name_the_same_interpreters():
     """harden.sh purges by this pattern and validate.sh fails the build by it."""
-    patterns = [re.findall(r"^interpreter_packages='([^']+)'$", (PACKER / "scripts" / f).read_text(),
-                           re.MULTILINE) for f in ("harden.sh", "validate.sh")]
+    patterns = [
+        re.findall(
+            r"^interpreter_packages='([^']+)'$", (PACKER / "scripts" / f).read_text(), re.MULTILINE
+        )
+        for f in ("harden.sh", "validate.sh")
+    ]
     assert patterns[0] and patterns[0] == patterns[1], patterns
     for name in ("python3", "python3.13", "python3-yaml", "libpython3.13-minimal", "perl", "ruby"):
         assert re.match(patterns[0][0], name), name

@@ -7,9 +7,8 @@ import time
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page
-
 from conftest import FIGURES
+from playwright.sync_api import Browser, BrowserContext, Page
 
 # The bar for a browser whose clock is right.
 NO_SKEW_LIMIT_MS = 250

@@ -39,14 +39,30 @@ def pytest_terminal_summary(terminalreporter):
 
 def in_chroot(root, *argv, env=None, log=None):
     """argv in a chroot with mount, PID and network namespaces of its own."""
-    script = ('r="$1"; shift; mount -t proc proc "$r/proc" && mount -t sysfs -o ro sysfs "$r/sys" '
-              '&& mount --rbind /dev "$r/dev" && exec chroot "$r" "$@"')
-    cmd = ["unshare", "--mount", "--net", "--pid", "--fork", "--propagation", "private", "--",
-           "/bin/sh", "-c", script, "in_chroot", str(root)]
+    script = (
+        'r="$1"; shift; mount -t proc proc "$r/proc" && mount -t sysfs -o ro sysfs "$r/sys" '
+        '&& mount --rbind /dev "$r/dev" && exec chroot "$r" "$@"'
+    )
+    cmd = [
+        "unshare",
+        "--mount",
+        "--net",
+        "--pid",
+        "--fork",
+        "--propagation",
+        "private",
+        "--",
+        "/bin/sh",
+        "-c",
+        script,
+        "in_chroot",
+        str(root),
+    ]
     if env:
         cmd += ["env", *(f"{k}={v}" for k, v in env.items())]
-    return subprocess.run(cmd + list(argv), stdout=log, stderr=subprocess.STDOUT if log else None,
-                          check=True)
+    return subprocess.run(
+        cmd + list(argv), stdout=log, stderr=subprocess.STDOUT if log else None, check=True
+    )
 
 
 def template_steps():
@@ -74,9 +90,13 @@ def provisioned_root(work):
     """Debian's AMI stand-in (ami-root.sh), given what the EC2 build instance
     has that the image must not keep, then packer's uploads and the five
     scripts, unchanged, as root, in the template's order."""
-    binary = Path(os.environ.get("NOWD_BINARY", REPO / "target/x86_64-unknown-linux-musl/release/nowd"))
+    binary = Path(
+        os.environ.get("NOWD_BINARY", REPO / "target/x86_64-unknown-linux-musl/release/nowd")
+    )
     assert binary.is_file(), f"no nowd binary at {binary} (make build)"
-    made = subprocess.run(["bash", str(PACKER / "test/ami-root.sh")], capture_output=True, text=True)
+    made = subprocess.run(
+        ["bash", str(PACKER / "test/ami-root.sh")], capture_output=True, text=True
+    )
     sys.stdout.write(made.stderr)  # each retry and its cause
     if made.returncode != 0:
         pytest.fail(f"ami-root.sh failed (exit {made.returncode}):\n{made.stderr}", pytrace=False)
@@ -90,7 +110,9 @@ def provisioned_root(work):
     in_chroot(root, "useradd", "--create-home", "--shell", "/bin/bash", "admin")
     for d in ("home/admin/.ssh", "root/.ssh"):
         (root / d).mkdir(parents=True, exist_ok=True)
-        (root / d / "authorized_keys").write_text("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBuild packer\n")
+        (root / d / "authorized_keys").write_text(
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBuild packer\n"
+        )
     inst = root / "var/lib/cloud/instances/i-0b0110000000000b1"
     inst.mkdir(parents=True)
     (root / "var/lib/cloud/data").mkdir(parents=True, exist_ok=True)
@@ -102,7 +124,8 @@ def provisioned_root(work):
         "Types: deb\nURIs: http://deb.debian.org/debian\nSuites: trixie trixie-updates\n"
         "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n\n"
         "Types: deb\nURIs: http://security.debian.org/debian-security\nSuites: trixie-security\n"
-        "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n")
+        "Components: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n"
+    )
     assert list((root / "etc/ssh").glob("ssh_host_*")), "the base has SSH host keys to remove"
     # Debian's AMI mounts its root read-write (by PARTUUID there, by label
     # here: the test's disk has no partition table); cloud-init grows it.
@@ -112,7 +135,8 @@ def provisioned_root(work):
     (root / "etc/netplan").mkdir(exist_ok=True)
     (root / "etc/netplan/50-cloud-init.yaml").write_text(
         "network:\n  version: 2\n  ethernets:\n    ens5:\n      dhcp4: true\n"
-        f"      match:\n        macaddress: {BUILD_MAC}\n      set-name: ens5\n")
+        f"      match:\n        macaddress: {BUILD_MAC}\n      set-name: ens5\n"
+    )
     os.chmod(root / "etc/netplan/50-cloud-init.yaml", 0o600)
 
     # As packer's file provisioners upload them.
@@ -139,8 +163,12 @@ def provisioned_root(work):
 
 @pytest.fixture(scope="session")
 def image_mib(provisioned_root):
-    out = subprocess.run(["du", "-sx", "--block-size=1M", str(provisioned_root)],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["du", "-sx", "--block-size=1M", str(provisioned_root)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return int(out.split()[0])
 
 
@@ -160,7 +188,8 @@ def add_test_shell(root):
         "After=systemd-udev-settle.service\n\n"
         "[Service]\nEnvironment=PS1= PS2= TERM=dumb NO_COLOR=1 SYSTEMD_COLORS=0\n"
         "ExecStart=/bin/sh -c 'stty -F /dev/ttyS1 raw -echo 115200 && "
-        "exec /bin/sh </dev/ttyS1 >/dev/ttyS1 2>&1'\nRestart=always\nRestartSec=1\n")
+        "exec /bin/sh </dev/ttyS1 >/dev/ttyS1 2>&1'\nRestart=always\nRestartSec=1\n"
+    )
     wants = root / "etc/systemd/system/multi-user.target.wants"
     wants.mkdir(exist_ok=True)
     os.symlink("/etc/systemd/system/nowd-test-shell.service", wants / "nowd-test-shell.service")

@@ -35,9 +35,11 @@ class Netns:
         self.name = name
         subprocess.run(["ip", "netns", "del", name], stderr=subprocess.DEVNULL)
         subprocess.run(["ip", "netns", "add", name], check=True)
-        for cmd in (["link", "set", "lo", "up"],
-                    ["addr", "add", f"{TIME_SYNC}/32", "dev", "lo"],
-                    ["addr", "add", f"{IMDS}/32", "dev", "lo"]):
+        for cmd in (
+            ["link", "set", "lo", "up"],
+            ["addr", "add", f"{TIME_SYNC}/32", "dev", "lo"],
+            ["addr", "add", f"{IMDS}/32", "dev", "lo"],
+        ):
             subprocess.run(["ip", "-n", name, *cmd], check=True)
 
     def call(self, fn, *args):
@@ -51,7 +53,7 @@ class Netns:
                     if _libc.setns(f.fileno(), CLONE_NEWNET) != 0:
                         raise OSError(ctypes.get_errno(), "setns")
                 out["value"] = fn(*args)
-            except BaseException as e:  # handed to the caller
+            except BaseException as e:  # noqa: BLE001 - handed to the caller, who re-raises it
                 out["error"] = e
 
         t = threading.Thread(target=run)
@@ -107,9 +109,20 @@ class TimeServer:
             t3 = self.now_ns()
             # Leap 0, version 4, mode 4; stratum 1; root delay 0, root
             # dispersion 16/65536 s; origin = the query's transmit stamp.
-            a = struct.pack("!BBbbII4sQQQQ", 0x24, 1, 4, -20, 0, 16, b"TEST",
-                            ntp_stamp(t3 - 1_000_000_000), int.from_bytes(q[40:48], "big"),
-                            ntp_stamp(t2), ntp_stamp(t3))
+            a = struct.pack(
+                "!BBbbII4sQQQQ",
+                0x24,
+                1,
+                4,
+                -20,
+                0,
+                16,
+                b"TEST",
+                ntp_stamp(t3 - 1_000_000_000),
+                int.from_bytes(q[40:48], "big"),
+                ntp_stamp(t2),
+                ntp_stamp(t3),
+            )
             with contextlib.suppress(OSError):
                 self.sock.sendto(a, peer)
 
@@ -135,8 +148,16 @@ class MetadataService:
                 pass
 
             def do_PUT(self):
-                service.requests.append(("PUT", self.path, bool(self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"))))
-                if self.path == "/latest/api/token" and self.headers.get("X-aws-ec2-metadata-token-ttl-seconds"):
+                service.requests.append(
+                    (
+                        "PUT",
+                        self.path,
+                        bool(self.headers.get("X-aws-ec2-metadata-token-ttl-seconds")),
+                    )
+                )
+                if self.path == "/latest/api/token" and self.headers.get(
+                    "X-aws-ec2-metadata-token-ttl-seconds"
+                ):
                     self.answer(200, service.token)
                 else:
                     self.answer(400, "")
@@ -148,13 +169,15 @@ class MetadataService:
                     return self.answer(401, "")
                 parts = self.path.strip("/").split("/", 1)
                 node = service.tree if len(parts) == 2 else None
-                for p in (parts[1].split("/") if node else []):
+                for p in parts[1].split("/") if node else []:
                     node = node.get(p) if isinstance(node, dict) else None
                 if node is None:
                     self.answer(404, "")
                 elif isinstance(node, dict):
-                    self.answer(200, "\n".join(k + "/" if isinstance(v, dict) else k
-                                               for k, v in node.items()))
+                    self.answer(
+                        200,
+                        "\n".join(k + "/" if isinstance(v, dict) else k for k, v in node.items()),
+                    )
                 else:
                     self.answer(200, node)
 
@@ -184,29 +207,53 @@ def metadata_tree(i):
     (the keys cloud-init reads; per API version, the same here)."""
     mac = i["mac"]
     iface = {
-        "device-number": "0", "interface-id": "eni-0a1b2c3d4e5f60718", "mac": mac,
-        "local-hostname": i["hostname"], "local-ipv4s": i["ipv4"], "owner-id": "111122223333",
-        "security-group-ids": "sg-0a1b2c3d4e5f60718", "subnet-id": "subnet-0a1b2c3d4e5f60718",
-        "subnet-ipv4-cidr-block": i["subnet"], "vpc-id": "vpc-0a1b2c3d4e5f60718",
-        "vpc-ipv4-cidr-block": i["vpc"], "vpc-ipv4-cidr-blocks": i["vpc"],
+        "device-number": "0",
+        "interface-id": "eni-0a1b2c3d4e5f60718",
+        "mac": mac,
+        "local-hostname": i["hostname"],
+        "local-ipv4s": i["ipv4"],
+        "owner-id": "111122223333",
+        "security-group-ids": "sg-0a1b2c3d4e5f60718",
+        "subnet-id": "subnet-0a1b2c3d4e5f60718",
+        "subnet-ipv4-cidr-block": i["subnet"],
+        "vpc-id": "vpc-0a1b2c3d4e5f60718",
+        "vpc-ipv4-cidr-block": i["vpc"],
+        "vpc-ipv4-cidr-blocks": i["vpc"],
     }
     meta = {
-        "ami-id": "ami-0a1b2c3d4e5f60718", "ami-launch-index": "0",
-        "ami-manifest-path": "(unknown)", "block-device-mapping": {"ami": "/dev/xvda", "root": "/dev/xvda"},
-        "hostname": i["hostname"], "instance-action": "none", "instance-id": i["instance_id"],
-        "instance-life-cycle": "on-demand", "instance-type": "t3.micro",
-        "local-hostname": i["hostname"], "local-ipv4": i["ipv4"], "mac": mac,
+        "ami-id": "ami-0a1b2c3d4e5f60718",
+        "ami-launch-index": "0",
+        "ami-manifest-path": "(unknown)",
+        "block-device-mapping": {"ami": "/dev/xvda", "root": "/dev/xvda"},
+        "hostname": i["hostname"],
+        "instance-action": "none",
+        "instance-id": i["instance_id"],
+        "instance-life-cycle": "on-demand",
+        "instance-type": "t3.micro",
+        "local-hostname": i["hostname"],
+        "local-ipv4": i["ipv4"],
+        "mac": mac,
         "network": {"interfaces": {"macs": {mac: iface}}},
-        "placement": {"availability-zone": "us-east-1a", "availability-zone-id": "use1-az1",
-                      "region": "us-east-1"},
-        "reservation-id": "r-0a1b2c3d4e5f60718", "security-groups": "nowd",
+        "placement": {
+            "availability-zone": "us-east-1a",
+            "availability-zone-id": "use1-az1",
+            "region": "us-east-1",
+        },
+        "reservation-id": "r-0a1b2c3d4e5f60718",
+        "security-groups": "nowd",
         "services": {"domain": "amazonaws.com", "partition": "aws"},
     }
     document = {
-        "accountId": "111122223333", "architecture": "x86_64", "availabilityZone": "us-east-1a",
-        "imageId": "ami-0a1b2c3d4e5f60718", "instanceId": i["instance_id"],
-        "instanceType": "t3.micro", "privateIp": i["ipv4"], "region": "us-east-1",
-        "version": "2017-09-30", "pendingTime": "2026-12-01T00:00:00Z",
+        "accountId": "111122223333",
+        "architecture": "x86_64",
+        "availabilityZone": "us-east-1a",
+        "imageId": "ami-0a1b2c3d4e5f60718",
+        "instanceId": i["instance_id"],
+        "instanceType": "t3.micro",
+        "privateIp": i["ipv4"],
+        "region": "us-east-1",
+        "version": "2017-09-30",
+        "pendingTime": "2026-12-01T00:00:00Z",
     }
     return {"meta-data": meta, "dynamic": {"instance-identity": {"document": json.dumps(document)}}}
 
@@ -230,7 +277,9 @@ class Machine:
             shutil.copy(f, self.work / f.name)
         with open(disk, "wb") as f:
             f.truncate(3 << 30)
-        subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "root", "-d", str(root), str(disk)], check=True)
+        subprocess.run(
+            ["mkfs.ext4", "-q", "-F", "-L", "root", "-d", str(root), str(disk)], check=True
+        )
         rtc = "base=utc"
         if rtc_offset_s:
             base = time.gmtime(time.time() + rtc_offset_s)
@@ -240,27 +289,52 @@ class Machine:
         # Debian's AMI boots with console=tty0 console=ttyS0,115200: the
         # second is what get-console-output returns.
         argv = [
-            "qemu-system-x86_64", "-accel", "tcg", "-m", "1024", "-smp", "1",
-            "-nographic", "-no-reboot", "-nodefaults",
-            "-kernel", str(self.work / kernel.name), "-initrd", str(self.work / initrd.name),
-            "-append", "root=/dev/vda rw console=tty0 console=ttyS0,115200 panic=-1",
-            "-drive", f"file={disk},format=raw,if=virtio,cache=unsafe",
+            "qemu-system-x86_64",
+            "-accel",
+            "tcg",
+            "-m",
+            "1024",
+            "-smp",
+            "1",
+            "-nographic",
+            "-no-reboot",
+            "-nodefaults",
+            "-kernel",
+            str(self.work / kernel.name),
+            "-initrd",
+            str(self.work / initrd.name),
+            "-append",
+            "root=/dev/vda rw console=tty0 console=ttyS0,115200 panic=-1",
+            "-drive",
+            f"file={disk},format=raw,if=virtio,cache=unsafe",
             # The guest's clock runs on VM time: `stop` leaves it behind.
-            "-rtc", f"{rtc},clock=vm",
+            "-rtc",
+            f"{rtc},clock=vm",
             # What ds-identify and cloud-init take for EC2 (DMI vendor and a
             # UUID starting with ec2, as on Nitro).
-            "-smbios", f"type=1,manufacturer=Amazon EC2,product=t3.micro,uuid={uuid}",
-            "-netdev", "user,id=n0,net=172.31.0.0/20,host=172.31.0.1,dhcpstart=172.31.9.50,"
-                       "hostfwd=tcp:127.0.0.1:80-:80",
-            "-device", f"virtio-net-pci,netdev=n0,mac={mac}",
-            "-serial", f"file:{self.console}",
-            "-chardev", f"socket,id=shell,path={self.shell_path},server=on,wait=off",
-            "-serial", "chardev:shell",
-            "-monitor", f"unix:{self.monitor_path},server,nowait",
+            "-smbios",
+            f"type=1,manufacturer=Amazon EC2,product=t3.micro,uuid={uuid}",
+            "-netdev",
+            "user,id=n0,net=172.31.0.0/20,host=172.31.0.1,dhcpstart=172.31.9.50,"
+            "hostfwd=tcp:127.0.0.1:80-:80",
+            "-device",
+            f"virtio-net-pci,netdev=n0,mac={mac}",
+            "-serial",
+            f"file:{self.console}",
+            "-chardev",
+            f"socket,id=shell,path={self.shell_path},server=on,wait=off",
+            "-serial",
+            "chardev:shell",
+            "-monitor",
+            f"unix:{self.monitor_path},server,nowait",
         ]
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(netns.command(*argv), stdin=subprocess.DEVNULL,
-                                     stdout=open(self.work / "qemu.log", "wb"), stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(
+            netns.command(*argv),
+            stdin=subprocess.DEVNULL,
+            stdout=open(self.work / "qemu.log", "wb"),  # noqa: SIM115 - qemu's, for its life
+            stderr=subprocess.STDOUT,
+        )
         self._shell = None
         self._marker = 0
 
@@ -295,7 +369,7 @@ class Machine:
             if not chunk:
                 raise ConnectionError("guest shell closed")
             buf += chunk
-        return int(m.group(1)), buf[:m.start()].decode(errors="replace")
+        return int(m.group(1)), buf[: m.start()].decode(errors="replace")
 
     def http(self, path, json_body=False, timeout=3):
         """GET over the forwarded port: (status, body text, send ns, receive ns)."""
@@ -305,7 +379,9 @@ class Machine:
             s.connect(("127.0.0.1", 80))
             accept = "Accept: application/json\r\n" if json_body else ""
             sent = time.time_ns()
-            s.sendall(f"GET {path} HTTP/1.1\r\nHost: nowd\r\n{accept}Connection: close\r\n\r\n".encode())
+            s.sendall(
+                f"GET {path} HTTP/1.1\r\nHost: nowd\r\n{accept}Connection: close\r\n\r\n".encode()
+            )
             data = b""
             while chunk := s.recv(65536):
                 data += chunk

@@ -27,16 +27,24 @@ import pytest
 from conftest import BUILD_HOSTNAME, BUILD_MAC, PREFIX, REPO, add_test_shell, copy_of, figure
 from machine import TIME_SYNC, Machine, MetadataService, Netns, TimeServer
 
-LIMIT_S = 0.100          # nowd's --max-clock-error-ms default
-BOOT_TIMEOUT_S = 300     # TCG on a shared 2-core machine; the figure is printed
-BOOT_TARGET_S = 45       # qemu's start to /healthz 200 under TCG, nothing subtracted
-SETTLE_S = 240           # the longest a fault may take to recover
+LIMIT_S = 0.100  # nowd's --max-clock-error-ms default
+BOOT_TIMEOUT_S = 300  # TCG on a shared 2-core machine; the figure is printed
+BOOT_TARGET_S = 45  # qemu's start to /healthz 200 under TCG, nothing subtracted
+SETTLE_S = 240  # the longest a fault may take to recover
 
 
 def healthcheck_command(url, ntp_server):
     """The one place that says how the healthcheck is run."""
-    return ["env", f"PYTHONPATH={REPO / 'healthcheck'}", sys.executable, "-m", "nowd_healthcheck",
-            url, "--ntp-server", ntp_server]
+    return [
+        "env",
+        f"PYTHONPATH={REPO / 'healthcheck'}",
+        sys.executable,
+        "-m",
+        "nowd_healthcheck",
+        url,
+        "--ntp-server",
+        ntp_server,
+    ]
 
 
 class Instance:
@@ -47,10 +55,17 @@ class Instance:
         self.netns = Netns(f"{PREFIX}-{name}-{os.getpid()}")
         self.reference = TimeServer(self.netns, TIME_SYNC)
         self.true_time = TimeServer(self.netns, "127.0.0.1", 1123)
-        self.imds = MetadataService(self.netns, {
-            "mac": mac, "ipv4": ipv4, "hostname": f"ip-{ipv4.replace('.', '-')}.ec2.internal",
-            "subnet": "172.31.0.0/20", "vpc": "172.31.0.0/16",
-            "instance_id": "i-0" + os.urandom(8).hex()[:16]})
+        self.imds = MetadataService(
+            self.netns,
+            {
+                "mac": mac,
+                "ipv4": ipv4,
+                "hostname": f"ip-{ipv4.replace('.', '-')}.ec2.internal",
+                "subnet": "172.31.0.0/20",
+                "vpc": "172.31.0.0/16",
+                "instance_id": "i-0" + os.urandom(8).hex()[:16],
+            },
+        )
         self.mac, self.ipv4 = mac, ipv4
         self.vm = Machine(self.netns, root, work / name, mac, rtc_offset_s=rtc_offset_s)
         self.timeline = {}
@@ -65,10 +80,13 @@ class Instance:
         reference_ns = (sent + received) // 2 + int(self.reference.offset_s * 1e9)
         k = j["clock"] or {}
         s = {
-            "t": time.monotonic(), "healthz": status, "why": body.strip(),
+            "t": time.monotonic(),
+            "healthz": status,
+            "why": body.strip(),
             "error_s": (j["unix_ns"] - reference_ns) / 1e9,
             "uncertainty_s": (received - sent) / 2e9,
-            "kernel_ok": bool(k.get("synchronized")) and k.get("max_error_us", 1 << 40) < LIMIT_S * 1e6,
+            "kernel_ok": bool(k.get("synchronized"))
+            and k.get("max_error_us", 1 << 40) < LIMIT_S * 1e6,
             "json": j,
         }
         self.samples.append(s)
@@ -104,8 +122,10 @@ def boot(inst, reference_from_first_answer=False):
             if s["t"] - t0 - inst.timeline["first_200"] > 5:
                 return
         time.sleep(0.5)
-    raise AssertionError(f"{inst.name}: /healthz not 200 within {BOOT_TIMEOUT_S} s: "
-                         f"{inst.samples[-1]['why'] if inst.samples else 'no answer'}")
+    raise AssertionError(
+        f"{inst.name}: /healthz not 200 within {BOOT_TIMEOUT_S} s: "
+        f"{inst.samples[-1]['why'] if inst.samples else 'no answer'}"
+    )
 
 
 def settle(inst, within=90):
@@ -156,17 +176,23 @@ def fault_figures(name, samples, t_fault, t_off=None):
     healthy, time to its first 'unhealthy', time back to 'healthy'."""
     t_off = t_fault if t_off is None else t_off
     row = {"fault": name}
-    for who, healthy in (("after", lambda s: s["healthz"] == 200), ("before", lambda s: s["kernel_ok"])):
+    for who, healthy in (
+        ("after", lambda s: s["healthz"] == 200),
+        ("before", lambda s: s["kernel_ok"]),
+    ):
         ok = [s for s in samples if healthy(s)]
         row[f"{who}_worst_healthy_error_s"] = max((abs(s["error_s"]) for s in ok), default=0.0)
         bad = [s for s in samples if not healthy(s) and s["t"] >= t_off]
         row[f"{who}_to_unhealthy_s"] = (bad[0]["t"] - t_off) if bad else None
-        row[f"{who}_back_s"] = next((s["t"] - t_fault for s in samples
-                                    if bad and s["t"] > bad[0]["t"] and healthy(s)), None)
+        row[f"{who}_back_s"] = next(
+            (s["t"] - t_fault for s in samples if bad and s["t"] > bad[0]["t"] and healthy(s)), None
+        )
         # How long it said healthy while the clock was certainly off.
         row[f"{who}_healthy_off_s"] = sum(
-            b["t"] - a["t"] for a, b in zip(samples, samples[1:])
-            if healthy(a) and abs(a["error_s"]) - a["uncertainty_s"] > LIMIT_S)
+            b["t"] - a["t"]
+            for a, b in zip(samples, samples[1:])
+            if healthy(a) and abs(a["error_s"]) - a["uncertainty_s"] > LIMIT_S
+        )
     row["observed_s"] = samples[-1]["t"] - t_fault if samples else 0
     return row
 
@@ -174,26 +200,42 @@ def fault_figures(name, samples, t_fault, t_off=None):
 def show(row):
     def f(v, unit="s"):
         return "never" if v is None else f"{v:.1f} {unit}"
+
     for who in ("before", "after"):
-        figure(f"{row['fault']} [{who}]",
-               f"worst error while healthy {row[f'{who}_worst_healthy_error_s'] * 1000:.0f} ms "
-               f"(healthy while off {row[f'{who}_healthy_off_s']:.1f} s), "
-               f"unhealthy after {f(row[f'{who}_to_unhealthy_s'])}, healthy again after "
-               f"{f(row[f'{who}_back_s'])} (observed {row['observed_s']:.0f} s)")
+        figure(
+            f"{row['fault']} [{who}]",
+            f"worst error while healthy {row[f'{who}_worst_healthy_error_s'] * 1000:.0f} ms "
+            f"(healthy while off {row[f'{who}_healthy_off_s']:.1f} s), "
+            f"unhealthy after {f(row[f'{who}_to_unhealthy_s'])}, healthy again after "
+            f"{f(row[f'{who}_back_s'])} (observed {row['observed_s']:.0f} s)",
+        )
 
 
 def healthcheck(inst):
-    r = subprocess.run(inst.netns.command(*healthcheck_command(
-        "http://127.0.0.1/now", inst.true_time.address)), capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        inst.netns.command(*healthcheck_command("http://127.0.0.1/now", inst.true_time.address)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     return r.returncode, (r.stdout + r.stderr).strip()
 
 
 NETWORK = "for l in /sys/class/net/e*; do networkctl --no-pager -n0 status ${l##*/}; done"
 GUEST_COMMANDS = (
-    "ip -c=never -4 -o addr show scope global", NETWORK, "ls -d /etc/netplan /etc/cloud /var/lib/cloud",
-    "networkctl --no-pager --no-legend", "ss -Htulnp", "ls /etc/ssh; getent passwd debian admin", "hostname",
-    "findmnt -no OPTIONS /", "systemctl --no-pager --no-legend --failed",
-    "journalctl -b -o cat --no-pager -u nowd.service", "systemd-analyze", "systemd-analyze critical-chain nowd.service")
+    "ip -c=never -4 -o addr show scope global",
+    NETWORK,
+    "ls -d /etc/netplan /etc/cloud /var/lib/cloud",
+    "networkctl --no-pager --no-legend",
+    "ss -Htulnp",
+    "ls /etc/ssh; getent passwd debian admin",
+    "hostname",
+    "findmnt -no OPTIONS /",
+    "systemctl --no-pager --no-legend --failed",
+    "journalctl -b -o cat --no-pager -u nowd.service",
+    "systemd-analyze",
+    "systemd-analyze critical-chain nowd.service",
+)
 
 
 def new_instance_scenario(inst):
@@ -205,15 +247,18 @@ def new_instance_scenario(inst):
     res["json_with_tracking"] = (tracking, inst.sample()["json"])
     res["healthcheck_synced"] = healthcheck(inst)
     res["guest"] = {cmd: inst.vm.sh(cmd)[1] for cmd in GUEST_COMMANDS}
-    res["guest"]["write /usr, /etc"] = [inst.vm.sh(f"touch {d}/nowd-test-write")
-                                        for d in ("/usr", "/etc", "/usr/local/bin")]
+    res["guest"]["write /usr, /etc"] = [
+        inst.vm.sh(f"touch {d}/nowd-test-write") for d in ("/usr", "/etc", "/usr/local/bin")
+    ]
 
     # Smallest first, each from a clock both judgements call healthy, so
     # that what the kernel's figures alone say is seen from the same start.
     settle(inst)
     t = time.monotonic()
     inst.reference.offset_s += 0.150
-    res["step_150ms"] = fault_figures("reference steps +150 ms", observe(inst, 10, until_back=True), t)
+    res["step_150ms"] = fault_figures(
+        "reference steps +150 ms", observe(inst, 10, until_back=True), t
+    )
 
     settle(inst)
     t = time.monotonic()
@@ -221,7 +266,11 @@ def new_instance_scenario(inst):
     silent = observe(inst, 20)
     inst.reference.silent = False
     t_back = time.monotonic()
-    silent += observe(inst, 0, until_back=True) if any(s["healthz"] == 503 for s in silent) else observe(inst, 20)
+    silent += (
+        observe(inst, 0, until_back=True)
+        if any(s["healthz"] == 503 for s in silent)
+        else observe(inst, 20)
+    )
     res["silent"] = fault_figures("reference silent for 20 s", silent, t)
     res["silent"]["restored_at_s"] = t_back - t
 
@@ -243,8 +292,10 @@ def off_instance_scenario(inst, ahead_s):
     inst.reference.silent = True
     boot(inst, reference_from_first_answer=True)
     first = [s for s in inst.samples]
-    res = {"boot": dict(inst.timeline),
-           "booted_off": fault_figures(f"guest booted {ahead_s:+.0f} s off", first, inst.vm.started)}
+    res = {
+        "boot": dict(inst.timeline),
+        "booted_off": fault_figures(f"guest booted {ahead_s:+.0f} s off", first, inst.vm.started),
+    }
     pause = 4
     inst.vm.monitor("stop")
     time.sleep(pause)
@@ -299,8 +350,17 @@ def connection_cost(inst):
 def add_helper(root):
     """Test-only, like the shell: the connection holder, built static."""
     (root / "opt/nowd-test").mkdir(parents=True, exist_ok=True)
-    subprocess.run(["cc", "-static", "-Os", "-o", str(root / HELPER.lstrip("/")),
-                    str(Path(__file__).resolve().parent.parent / "holdconns.c")], check=True)
+    subprocess.run(
+        [
+            "cc",
+            "-static",
+            "-Os",
+            "-o",
+            str(root / HELPER.lstrip("/")),
+            str(Path(__file__).resolve().parent.parent / "holdconns.c"),
+        ],
+        check=True,
+    )
     return root
 
 
@@ -312,8 +372,10 @@ def machines(provisioned_root, work):
         new = Instance("new", root, work, "02:5e:ed:00:00:0a", "172.31.9.50")
         off = Instance("off", root, work, "02:5e:ed:00:00:0b", "172.31.9.50", rtc_offset_s=6)
         pool = ThreadPoolExecutor(2)
-        yield {"new": (new, pool.submit(new_instance_scenario, new)),
-               "off": (off, pool.submit(off_instance_scenario, off, 6))}
+        yield {
+            "new": (new, pool.submit(new_instance_scenario, new)),
+            "off": (off, pool.submit(off_instance_scenario, off, 6)),
+        }
         pool.shutdown(wait=False, cancel_futures=True)
     finally:
         for i in (new, off):
@@ -328,6 +390,7 @@ def result(machines, which):
 
 # --- first boot --------------------------------------------------------------
 
+
 def test_the_new_instance_has_a_mac_address_the_build_never_had(machines):
     inst, _ = result(machines, "new")
     assert inst.mac.lower() != BUILD_MAC.lower()
@@ -340,18 +403,33 @@ def test_no_metadata_request_during_boot(machines):
     for which in ("new", "off"):
         inst, _ = result(machines, which)
         counts[which] = len(inst.imds.requests)
-    figure("metadata requests during boot", f"{counts['new']} (new instance), {counts['off']} (off instance)")
-    assert counts == {"new": 0, "off": 0}, [result(machines, w)[0].imds.requests[:5] for w in counts]
+    figure(
+        "metadata requests during boot",
+        f"{counts['new']} (new instance), {counts['off']} (off instance)",
+    )
+    assert counts == {"new": 0, "off": 0}, [
+        result(machines, w)[0].imds.requests[:5] for w in counts
+    ]
 
 
 def test_the_network_is_systemd_networkds_dhcp_on_any_ethernet_interface(machines):
     _, res = result(machines, "new")
     status = res["guest"][NETWORK]
-    figure("first boot: network", " ".join(line.strip() for line in status.splitlines()
-                                           if re.search(r"Network File|State|Address", line)))
-    assert re.search(r"Network File: /etc/systemd/network/80-nowd-ethernet\.network", status), status
+    figure(
+        "first boot: network",
+        " ".join(
+            line.strip()
+            for line in status.splitlines()
+            if re.search(r"Network File|State|Address", line)
+        ),
+    )
+    assert re.search(r"Network File: /etc/systemd/network/80-nowd-ethernet\.network", status), (
+        status
+    )
     assert "No such file" in res["guest"]["ls -d /etc/netplan /etc/cloud /var/lib/cloud"]
-    assert not re.search(r"^/", res["guest"]["ls -d /etc/netplan /etc/cloud /var/lib/cloud"], re.MULTILINE)
+    assert not re.search(
+        r"^/", res["guest"]["ls -d /etc/netplan /etc/cloud /var/lib/cloud"], re.MULTILINE
+    )
 
 
 def test_the_new_mac_gets_its_address_by_dhcp(machines):
@@ -397,13 +475,24 @@ def test_nothing_but_nowd_listens_beyond_loopback(machines):
 
 # --- what the image holds -------------------------------------------------------
 
-INTERPRETERS = re.compile(r"^(python[0-9.]*|python3-.+|libpython[0-9.].*|perl|perl-modules-.+|libperl.+|"
-                          r"ruby.*|libruby.*|lua[0-9.]*|tcl[0-9.]*|nodejs|php.*|guile-.+)$")
+INTERPRETERS = re.compile(
+    r"^(python[0-9.]*|python3-.+|libpython[0-9.].*|perl|perl-modules-.+|libperl.+|"
+    r"ruby.*|libruby.*|lua[0-9.]*|tcl[0-9.]*|nodejs|php.*|guile-.+)$"
+)
 
 
 def installed_packages(root):
-    out = subprocess.run(["dpkg-query", f"--admindir={root}/var/lib/dpkg", "-W",
-                          "-f=${db:Status-Abbrev} ${Package}\n"], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [
+            "dpkg-query",
+            f"--admindir={root}/var/lib/dpkg",
+            "-W",
+            "-f=${db:Status-Abbrev} ${Package}\n",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return [f[1] for f in (line.split() for line in out.stdout.splitlines()) if f[0] == "ii"]
 
 
@@ -412,9 +501,12 @@ def test_the_image_has_no_cloud_init_and_no_interpreter(provisioned_root):
     package or by a program of that name."""
     packages = installed_packages(provisioned_root)
     found = [p for p in packages if INTERPRETERS.match(p)]
-    found += [str(f.relative_to(provisioned_root)) for d in ("usr/bin", "usr/sbin", "usr/local/bin")
-              for pattern in ("python*", "ruby*", "node", "nodejs", "lua*", "tclsh*", "php*", "guile*")
-              for f in (provisioned_root / d).glob(pattern)]
+    found += [
+        str(f.relative_to(provisioned_root))
+        for d in ("usr/bin", "usr/sbin", "usr/local/bin")
+        for pattern in ("python*", "ruby*", "node", "nodejs", "lua*", "tclsh*", "php*", "guile*")
+        for f in (provisioned_root / d).glob(pattern)
+    ]
     figure("packages in the image", str(len(packages)))
     figure("interpreters in the image", ", ".join(found) or "none")
     assert not found
@@ -423,8 +515,12 @@ def test_the_image_has_no_cloud_init_and_no_interpreter(provisioned_root):
 
 
 def test_setuid_binaries(provisioned_root):
-    out = subprocess.run(["find", str(provisioned_root), "-xdev", "-type", "f", "-perm", "-4000"],
-                         capture_output=True, text=True, check=True).stdout.split()
+    out = subprocess.run(
+        ["find", str(provisioned_root), "-xdev", "-type", "f", "-perm", "-4000"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     names = sorted("/" + str(Path(f).relative_to(provisioned_root)) for f in out)
     figure("setuid binaries", f"{len(names)} ({' '.join(names)})")
     assert "/usr/lib/openssh/ssh-keysign" not in names and not [n for n in names if "polkit" in n]
@@ -442,6 +538,7 @@ def test_the_root_file_system_is_read_only_and_nothing_failed(machines):
 
 # --- the clock chain -------------------------------------------------------------
 
+
 def test_healthz_is_503_before_synchronisation(machines):
     """The instance booted off, its reference silent until nowd first answered
     from outside: that answer, and nowd's own first verdict in its log, say
@@ -454,17 +551,23 @@ def test_healthz_is_503_before_synchronisation(machines):
     figure("booted-off instance, reference silent: first answer", f"{code} {why}")
     assert code == 503 and re.search(r"not synchronized|clock error unknown", why), why
     verdicts = re.findall(r"/healthz now answers (\d+): (.*)", off_res["nowd_journal"])
-    figure("booted-off instance: nowd's first verdict", " ".join(verdicts[0]) if verdicts else "none")
+    figure(
+        "booted-off instance: nowd's first verdict", " ".join(verdicts[0]) if verdicts else "none"
+    )
     assert verdicts and verdicts[0][0] == "503", verdicts
     # Not yet steered, not yet measured, or steered but not yet corrected
     # (chrony clears STA_UNSYNC at its first update, with the clock still off).
-    assert re.search(r"not synchronized|clock error unknown|not under the limit", verdicts[0][1]), verdicts[0]
+    assert re.search(r"not synchronized|clock error unknown|not under the limit", verdicts[0][1]), (
+        verdicts[0]
+    )
     assert "200" in [code for code, _ in verdicts[1:]], verdicts
     for inst, res in (result(machines, "new"), (off, off_res)):
         before = [s for s in inst.samples if s["t"] - inst.vm.started < res["boot"]["first_200"]]
         for s in before:
             assert s["healthz"] == 503, s["why"]
-            assert re.search(r"not synchronized|clock error unknown|not under the limit", s["why"]), s["why"]
+            assert re.search(
+                r"not synchronized|clock error unknown|not under the limit", s["why"]
+            ), s["why"]
 
 
 def test_chrony_selected_the_amazon_time_sync_service(machines):
@@ -494,11 +597,19 @@ def test_json_clock_fields_agree_with_chrony(machines):
     f = tracking.strip().split(",")
     # chronyc -c tracking: ..., 4 system time offset (s, positive: fast),
     # ..., 10 root delay, 11 root dispersion, ..., 13 leap status.
-    system_fast_s, root_delay, root_dispersion, leap = float(f[4]), float(f[10]), float(f[11]), f[13]
-    figure("JSON vs chrony", f"synchronized {j['clock']['synchronized']} / leap {leap}; "
-           f"offset {j['reference']['offset_us']} us / chrony {-system_fast_s * 1e6:.0f} us; "
-           f"kernel max error {j['clock']['max_error_us']} us / root delay/2 + dispersion "
-           f"{(root_delay / 2 + root_dispersion) * 1e6:.0f} us")
+    system_fast_s, root_delay, root_dispersion, leap = (
+        float(f[4]),
+        float(f[10]),
+        float(f[11]),
+        f[13],
+    )
+    figure(
+        "JSON vs chrony",
+        f"synchronized {j['clock']['synchronized']} / leap {leap}; "
+        f"offset {j['reference']['offset_us']} us / chrony {-system_fast_s * 1e6:.0f} us; "
+        f"kernel max error {j['clock']['max_error_us']} us / root delay/2 + dispersion "
+        f"{(root_delay / 2 + root_dispersion) * 1e6:.0f} us",
+    )
     assert j["clock"]["synchronized"] is (leap == "Normal")
     assert abs(j["reference"]["offset_us"] / 1e6 + system_fast_s) < 0.010
     # The kernel's maximum error is chrony's to set, and it is not the root
@@ -513,6 +624,7 @@ def test_nowd_queries_the_reference_from_inside_its_sandbox(machines):
 
 
 # --- honest /healthz ---------------------------------------------------------------
+
 
 def lies(samples, grace_s=5.0):
     """The 200 answers that break the goal: the served clock certainly off
@@ -536,7 +648,9 @@ def assert_honest(row, samples, to_503_within=5.0):
     show(row)
     bad = lies(samples)
     assert not bad, f"200 while {bad[0]['error_s']:.3f} s off: {bad[0]['why']}"
-    assert row["after_to_unhealthy_s"] is not None and row["after_to_unhealthy_s"] <= to_503_within, row
+    assert (
+        row["after_to_unhealthy_s"] is not None and row["after_to_unhealthy_s"] <= to_503_within
+    ), row
 
 
 def test_reference_step_of_2_s(machines):
@@ -564,7 +678,9 @@ def test_guest_booted_several_seconds_off(machines):
     assert not bad, f"200 while {bad[0]['error_s']:.3f} s off: {bad[0]['why']}"
     # chrony stepped it at its first update; until then nowd said 503
     # (checked by lies() above and test_healthz_is_503_before_synchronisation).
-    wrong = re.findall(r"System clock wrong by (-?[0-9.]+) seconds", inst.vm.console.read_text(errors="replace"))
+    wrong = re.findall(
+        r"System clock wrong by (-?[0-9.]+) seconds", inst.vm.console.read_text(errors="replace")
+    )
     figure("off instance: chrony", f"System clock wrong by {wrong[0] if wrong else '?'} seconds")
     assert wrong and abs(float(wrong[0])) > 3, "the guest did boot off"
 
@@ -576,11 +692,15 @@ def test_guest_paused_and_left_behind(machines):
 
 # --- the outside view ------------------------------------------------------------------
 
+
 def test_healthcheck_ok_while_synchronised_critical_2_s_off(machines):
     _, res = result(machines, "new")
     (rc_ok, out_ok), (rc_off, out_off) = res["healthcheck_synced"], res["healthcheck_2s"]
     figure("healthcheck, synchronised", f"exit {rc_ok}: {out_ok.splitlines()[0] if out_ok else ''}")
-    figure("healthcheck, reference +2 s", f"exit {rc_off}: {out_off.splitlines()[0] if out_off else ''}")
+    figure(
+        "healthcheck, reference +2 s",
+        f"exit {rc_off}: {out_off.splitlines()[0] if out_off else ''}",
+    )
     figure("healthz, following the reference +2 s", res["healthz_following_2s"])
     assert rc_ok == 0 and "OK" in out_ok.split(":")[0], out_ok
     assert rc_off == 2 and "CRITICAL" in out_off.split(":")[0], out_off
@@ -589,10 +709,13 @@ def test_healthcheck_ok_while_synchronised_critical_2_s_off(machines):
 
 # --- the console ---------------------------------------------------------------------------
 
+
 def test_nowd_and_chrony_warnings_reach_the_serial_console_as_plain_text(machines):
     new, _ = result(machines, "new")
     off, _ = result(machines, "off")
-    console = new.vm.console.read_text(errors="replace") + off.vm.console.read_text(errors="replace")
+    console = new.vm.console.read_text(errors="replace") + off.vm.console.read_text(
+        errors="replace"
+    )
     nowd = re.findall(r".*nowd\[\d+\]: .*WARN.*", console)
     chrony = re.findall(r".*chronyd\[\d+\]: .*", console)
     # Every message, the kernel's and those journald forwards, as plain text.
@@ -601,8 +724,10 @@ def test_nowd_and_chrony_warnings_reach_the_serial_console_as_plain_text(machine
     # when it opens the console: control sequences, not text.
     messages = re.findall(r"\[ *\d+\.\d+\] (.*)", console)
     escaped = [m for m in messages if "\x1b" in m]
-    figure("console: messages with terminal escapes", f"{len(escaped)} of {len(messages)}"
-           + (f": {escaped[0]!r}" if escaped else ""))
+    figure(
+        "console: messages with terminal escapes",
+        f"{len(escaped)} of {len(messages)}" + (f": {escaped[0]!r}" if escaped else ""),
+    )
     assert any("/healthz now answers 503" in line for line in nowd), nowd
     assert chrony, "no chronyd line on the console"
     assert not escaped, escaped[:3]
@@ -610,19 +735,24 @@ def test_nowd_and_chrony_warnings_reach_the_serial_console_as_plain_text(machine
 
 # --- the image's kernel ----------------------------------------------------------------------
 
+
 def test_an_open_connection_costs_what_the_capacity_arithmetic_assumes(machines):
     _, res = result(machines, "off")
     c = res["connection_cost"]
     n, before, held = c["n"], c["before"], c["held"]
     per = {k: (held[k] - before[k]) / n / 1024 for k in ("current", "anon", "kernel", "sock")}
-    figure(f"VM: memory per open connection ({n} held, nowd.service's cgroup)",
-           f"{per['current']:.1f} KiB (user {per['anon']:.1f}, kernel {per['kernel']:.1f}, "
-           f"sockets {per['sock']:.1f}); {held['tasks'] - before['tasks']} threads more; "
-           f"opened in {c['open_s']:.1f} s")
+    figure(
+        f"VM: memory per open connection ({n} held, nowd.service's cgroup)",
+        f"{per['current']:.1f} KiB (user {per['anon']:.1f}, kernel {per['kernel']:.1f}, "
+        f"sockets {per['sock']:.1f}); {held['tasks'] - before['tasks']} threads more; "
+        f"opened in {c['open_s']:.1f} s",
+    )
     worst = json.loads((REPO / "bench/capacity.json").read_text())["worst_kib_per_connection"]
     # A thread per connection (tiny_http reuses the idle ones it had).
     assert n == HELD and held["tasks"] >= n, c
-    assert per["current"] <= worst, f"{per['current']:.1f} KiB per connection, the bounds assume {worst} KiB"
+    assert per["current"] <= worst, (
+        f"{per['current']:.1f} KiB per connection, the bounds assume {worst} KiB"
+    )
 
 
 def test_the_ena_driver_of_debian_13_has_no_ptp_hardware_clock(provisioned_root):
@@ -630,9 +760,14 @@ def test_the_ena_driver_of_debian_13_has_no_ptp_hardware_clock(provisioned_root)
     registers a PTP clock; Debian 13's kernel's in-tree ENA does not (the
     out-of-tree amzn-drivers ENA does, from 2.10.0). If this fails, a newer
     kernel has it: the PHC path becomes worth adding back."""
-    modules = list(Path(provisioned_root).glob("lib/modules/*/kernel/drivers/net/ethernet/amazon/ena/ena.ko*"))
+    modules = list(
+        Path(provisioned_root).glob("lib/modules/*/kernel/drivers/net/ethernet/amazon/ena/ena.ko*")
+    )
     assert len(modules) == 1, modules
     text = subprocess.run(["xz", "-dc", str(modules[0])], capture_output=True).stdout
     assert b"ptp_clock_register" not in text
     other = list(Path(provisioned_root).glob("lib/modules/*/kernel/drivers/ptp/ptp_kvm.ko*"))
-    assert b"ptp_clock_register" in subprocess.run(["xz", "-dc", str(other[0])], capture_output=True).stdout
+    assert (
+        b"ptp_clock_register"
+        in subprocess.run(["xz", "-dc", str(other[0])], capture_output=True).stdout
+    )
