@@ -69,19 +69,17 @@ check_now() {  # $1: how it ran; $2...: the command that fetches /now
   echo "container test: RAN $image $how: /now answered $body"
 }
 
-# / answers as nowd: its page (200, HTML), or, in a build without one, its own 404.
+# / answers with nowd's page for people: 200, HTML, its security policy.
 check_root() {  # $1...: the command that fetches / (curl -sS -i)
   local head
   head=$("$@" 2>/dev/null | tr -d '\r' | head -c 4096) || true
   local status=${head#HTTP/1.1 }
   status=${status%% *}
-  case "$status" in
-    200) grep -qi '^content-type: text/html' <<<"$head" \
-           || { echo "container test: FAIL: / answered 200 but not HTML" >&2; exit 1; } ;;
-    404) grep -q 'not found: nowd serves' <<<"$head" \
-           || { echo "container test: FAIL: / answered a 404 that is not nowd's" >&2; exit 1; } ;;
-    *) echo "container test: FAIL: / answered '${head%%$'\n'*}'" >&2; exit 1 ;;
-  esac
+  [ "$status" = 200 ] || { echo "container test: FAIL: / answered '${head%%$'\n'*}'" >&2; exit 1; }
+  grep -qi '^content-type: text/html' <<<"$head" \
+    || { echo "container test: FAIL: / answered 200 but not HTML" >&2; exit 1; }
+  grep -qi "^content-security-policy: default-src 'none'" <<<"$head" \
+    || { echo "container test: FAIL: / came without its Content-Security-Policy" >&2; exit 1; }
   echo "container test: / answered ${head%%$'\n'*}"
 }
 
