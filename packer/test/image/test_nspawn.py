@@ -442,7 +442,7 @@ def test_systemd_analyze_verify_is_clean_in_the_booted_image(guest):
 
 def test_chrony_configuration_as_intended(guest):
     conf = guest.sh("chronyd -p -f /etc/chrony/chrony.conf").splitlines()
-    for line in ("server 169.254.169.123 prefer iburst minpoll 4 maxpoll 4", "makestep 1.0 3",
+    for line in ("server 169.254.169.123 prefer iburst minpoll 4 maxpoll 4", "makestep 0.1 3",
                  "port 0", "cmdport 0", "rtcsync"):
         assert line in conf, line
     assert not [line for line in conf if line.startswith("refclock")]
