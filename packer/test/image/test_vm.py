@@ -312,6 +312,8 @@ def machines(provisioned_root, work):
     try:
         new = Instance("new", root, work, "02:5e:ed:00:00:0a", "172.31.9.50")
         off = Instance("off", root, work, "02:5e:ed:00:00:0b", "172.31.9.50", rtc_offset_s=6)
+        for inst in (new, off):
+            inst.vm.start()
         pool = ThreadPoolExecutor(2)
         yield {"new": (new, pool.submit(new_instance_scenario, new)),
                "off": (off, pool.submit(off_instance_scenario, off, 6))}
