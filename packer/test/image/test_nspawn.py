@@ -633,7 +633,7 @@ def test_chrony_configuration_as_intended(guest):
     conf = guest.sh("chronyd -p -f /etc/chrony/chrony.conf").splitlines()
     for line in (
         "server 169.254.169.123 prefer iburst minpoll 4 maxpoll 4",
-        "makestep 1.0 3",
+        "makestep 0.1 3",
         "port 0",
         "cmdport 0",
         "rtcsync",
