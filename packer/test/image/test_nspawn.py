@@ -32,6 +32,10 @@ SYSCTL_KEPT = {
 }
 
 
+# nsenter's flags for every namespace of the target, its root and its directory.
+ENTER_ALL = ("-m", "-u", "-i", "-n", "-p", "-C", "-r", "-w")
+
+
 def run(*argv, check=True, **kw):
     return subprocess.run(argv, check=check, capture_output=True, text=True, **kw)
 
@@ -115,26 +119,13 @@ class Container:
             time.sleep(0.05)
         assert self.leader, self.console.read_text()
 
+    def inside(self, *argv):
+        """argv run inside the guest: all its namespaces, its root and directory."""
+        return ["nsenter", "-t", self.leader, *ENTER_ALL, "--", *argv]
+
     def sh(self, command, check=True):
         """A shell command inside the guest (its namespaces and root)."""
-        return run(
-            "nsenter",
-            "-t",
-            self.leader,
-            "-m",
-            "-u",
-            "-i",
-            "-n",
-            "-p",
-            "-C",
-            "-r",
-            "-w",
-            "--",
-            "/bin/sh",
-            "-c",
-            command,
-            check=check,
-        ).stdout
+        return run(*self.inside("/bin/sh", "-c", command), check=check).stdout
 
     def probe(self, *argv, check=False, **kw):
         return subprocess.run(
@@ -606,23 +597,7 @@ def test_nowds_root_directory_holds_only_mount_points_after_all_that(guest, prov
 
 def test_systemd_analyze_verify_is_clean_in_the_booted_image(guest):
     r = subprocess.run(
-        [
-            "nsenter",
-            "-t",
-            guest.leader,
-            "-m",
-            "-u",
-            "-i",
-            "-n",
-            "-p",
-            "-C",
-            "-r",
-            "-w",
-            "--",
-            "systemd-analyze",
-            "verify",
-            "/etc/systemd/system/nowd.service",
-        ],
+        guest.inside("systemd-analyze", "verify", "/etc/systemd/system/nowd.service"),
         capture_output=True,
         text=True,
     )
