@@ -145,6 +145,32 @@ def resources(template: dict, scenario: dict[str, bool]) -> dict[str, dict]:
     return out
 
 
+def evaluate(node, values: dict[str, str]):
+    """A rule expression (RuleCondition, Assert) evaluated as CloudFormation
+    would, with `values` for the parameters it names."""
+    if isinstance(node, dict):
+        ((fn, arg),) = node.items()
+        if fn == "Ref":
+            return values[arg]
+        if fn == "Fn::Equals":
+            return evaluate(arg[0], values) == evaluate(arg[1], values)
+        if fn == "Fn::Not":
+            return not evaluate(arg[0], values)
+        if fn == "Fn::And":
+            return all(evaluate(a, values) for a in arg)
+        if fn == "Fn::Or":
+            return any(evaluate(a, values) for a in arg)
+        raise AssertionError(f"unexpected {fn}")
+    return node
+
+
+def rule_holds(template: dict, name: str, values: dict[str, str]) -> bool:
+    """Whether the template's rule `name` accepts these parameter values."""
+    rule = template["Rules"][name]
+    applies = evaluate(rule["RuleCondition"], values)
+    return (not applies) or all(evaluate(a["Assert"], values) for a in rule["Assertions"])
+
+
 def of_type(res: dict[str, dict], type_name: str) -> dict[str, dict]:
     return {n: r for n, r in res.items() if r["Type"] == type_name}
 

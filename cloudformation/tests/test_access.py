@@ -124,24 +124,8 @@ def test_parameter_patterns():
         assert [v for v in bad if re.fullmatch(pattern, v)] == [], name
 
 
-def evaluate(node, values):
-    """A rule expression evaluated as CloudFormation would."""
-    if isinstance(node, dict):
-        ((fn, arg),) = node.items()
-        if fn == "Ref":
-            return values[arg]
-        if fn == "Fn::Equals":
-            return evaluate(arg[0], values) == evaluate(arg[1], values)
-        if fn == "Fn::Not":
-            return not evaluate(arg[0], values)
-        raise AssertionError(f"unexpected {fn}")
-    return node
-
-
 def rule_holds(name, values):
-    rule = TEMPLATE["Rules"][name]
-    applies = evaluate(rule["RuleCondition"], values)
-    return (not applies) or all(evaluate(a["Assert"], values) for a in rule["Assertions"])
+    return tc.rule_holds(TEMPLATE, name, values)
 
 
 def test_rules_refuse_a_user_without_password_and_a_subject_without_repository():

@@ -77,31 +77,13 @@ def test_dns_records_only_with_a_name():
 def test_a_lone_dns_parameter_is_refused_by_a_rule():
     """The rule's assertion, evaluated as CloudFormation would for each of
     the four ways to fill in the two parameters."""
-    rule = TEMPLATE["Rules"]["DnsNameNeedsItsZone"]
-
-    def evaluate(node, values):
-        if isinstance(node, dict):
-            ((fn, arg),) = node.items()
-            if fn == "Ref":
-                return values[arg]
-            if fn == "Fn::Equals":
-                return evaluate(arg[0], values) == evaluate(arg[1], values)
-            if fn == "Fn::Not":
-                return not evaluate(arg[0], values)
-            if fn == "Fn::And":
-                return all(evaluate(a, values) for a in arg)
-            if fn == "Fn::Or":
-                return any(evaluate(a, values) for a in arg)
-            raise AssertionError(f"unexpected {fn}")
-        return node
-
     outcomes = {}
     for zone in ("", "Z0123456789ABC"):
         for name in ("", "time.example.com"):
             values = {"HostedZoneId": zone, "DomainName": name}
-            applies = evaluate(rule["RuleCondition"], values)
-            holds = all(evaluate(a["Assert"], values) for a in rule["Assertions"])
-            outcomes[(bool(zone), bool(name))] = (not applies) or holds
+            outcomes[(bool(zone), bool(name))] = tc.rule_holds(
+                TEMPLATE, "DnsNameNeedsItsZone", values
+            )
     assert outcomes == {
         (False, False): True,
         (True, True): True,
