@@ -7,7 +7,6 @@ forwards port 80 back.
 """
 
 import contextlib
-import ctypes
 import http.server
 import json
 import re
@@ -16,15 +15,16 @@ import shutil
 import socket
 import struct
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
 
-CLONE_NEWNET = 0x40000000
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "testing"))
+from nowd_testing import NTP_EPOCH_OFFSET_S, in_netns
+
 TIME_SYNC = "169.254.169.123"
 IMDS = "169.254.169.254"
-NTP_UNIX = 2_208_988_800
-_libc = ctypes.CDLL(None, use_errno=True)
 
 
 class Netns:
@@ -45,23 +45,7 @@ class Netns:
     def call(self, fn, *args):
         """fn(*args) in a thread that entered the namespace: a socket made
         there belongs to the namespace, whichever thread uses it later."""
-        out = {}
-
-        def run():
-            try:
-                with open(f"/run/netns/{self.name}") as f:
-                    if _libc.setns(f.fileno(), CLONE_NEWNET) != 0:
-                        raise OSError(ctypes.get_errno(), "setns")
-                out["value"] = fn(*args)
-            except BaseException as e:  # noqa: BLE001 - handed to the caller, who re-raises it
-                out["error"] = e
-
-        t = threading.Thread(target=run)
-        t.start()
-        t.join()
-        if "error" in out:
-            raise out["error"]
-        return out["value"]
+        return in_netns(self.name, lambda: fn(*args))
 
     def socket(self, *args):
         return self.call(socket.socket, *args)
@@ -75,7 +59,7 @@ class Netns:
 
 def ntp_stamp(ns):
     secs, rest = divmod(ns, 1_000_000_000)
-    return ((secs + NTP_UNIX) << 32) | (rest << 32) // 1_000_000_000
+    return ((secs + NTP_EPOCH_OFFSET_S) << 32) | (rest << 32) // 1_000_000_000
 
 
 class TimeServer:
