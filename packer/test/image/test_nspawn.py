@@ -550,16 +550,12 @@ def test_the_capability_does_not_work_in_a_user_namespace(guest):
     low port only outside a user namespace: it and PrivateUsers=yes exclude
     each other."""
     start = guest.sh("sysctl -n net.ipv4.ip_unprivileged_port_start").strip()
-    run(
-        "ip",
-        "netns",
-        "exec",
-        guest.ns_guest,
-        "sysctl",
-        "-q",
-        "-w",
-        "net.ipv4.ip_unprivileged_port_start=1024",
-    )
+
+    def unprivileged_ports_from(port):
+        setting = f"net.ipv4.ip_unprivileged_port_start={port}"
+        run("ip", "netns", "exec", guest.ns_guest, "sysctl", "-q", "-w", setting)
+
+    unprivileged_ports_from(1024)
     try:
 
         def bind_as(users):
@@ -573,16 +569,7 @@ def test_the_capability_does_not_work_in_a_user_namespace(guest):
 
         without, with_ = bind_as("no"), bind_as("yes")
     finally:
-        run(
-            "ip",
-            "netns",
-            "exec",
-            guest.ns_guest,
-            "sysctl",
-            "-q",
-            "-w",
-            f"net.ipv4.ip_unprivileged_port_start={start}",
-        )
+        unprivileged_ports_from(start)
     assert without.endswith("ok") and with_.endswith("Permission denied"), (without, with_)
 
 
