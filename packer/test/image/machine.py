@@ -243,7 +243,7 @@ def metadata_tree(i):
 
 
 class Machine:
-    """The image booted by qemu in `netns`: virtio disk made from `root`,
+    """The image booted by qemu in `netns`: an NVMe disk made from `root`,
     serial console to console.log, a monitor socket, and (test-only, added
     after the image was provisioned) a root shell on the second serial port."""
 
@@ -270,8 +270,9 @@ class Machine:
             rtc = "base=" + time.strftime("%Y-%m-%dT%H:%M:%S", base)
         uuid = smbios_uuid or "ec2" + secrets.token_hex(16)[3:]
         uuid = f"{uuid[:8]}-{uuid[8:12]}-{uuid[12:16]}-{uuid[16:20]}-{uuid[20:32]}"
-        # Debian's AMI boots with console=tty0 console=ttyS0,115200: the
-        # second is what get-console-output returns.
+        # Debian's AMI boots with console=tty0 console=ttyS0,115200 (the
+        # second is what get-console-output returns) and GRUB's `ro`. The
+        # root is on NVMe, as EBS volumes are on Nitro instances (t3).
         argv = [
             "qemu-system-x86_64",
             "-accel",
@@ -288,9 +289,11 @@ class Machine:
             "-initrd",
             str(self.work / initrd.name),
             "-append",
-            "root=/dev/vda rw console=tty0 console=ttyS0,115200 panic=-1",
+            "root=LABEL=root ro console=tty0 console=ttyS0,115200 panic=-1",
             "-drive",
-            f"file={disk},format=raw,if=virtio,cache=unsafe",
+            f"file={disk},format=raw,if=none,id=root,cache=unsafe",
+            "-device",
+            "nvme,drive=root,serial=vol0123456789abcdef0",
             # The guest's clock runs on VM time: `stop` leaves it behind.
             "-rtc",
             f"{rtc},clock=vm",
