@@ -60,8 +60,8 @@ for gen in systemd-gpt-auto-generator systemd-hibernate-resume-generator \
   systemd-system-update-generator systemd-sysv-generator systemd-tpm2-generator; do
   ln -sfn /dev/null "/etc/systemd/system-generators/$gen"
 done
-for unit in e2scrub_reap.service getty@tty1.service; do
-  if systemctl list-unit-files "$unit" >/dev/null 2>&1; then systemctl disable "$unit"; fi
-done
+# (systemd and e2fsprogs ship both units; list-unit-files names a template,
+# never its instance, so it cannot guard getty@tty1.)
+systemctl disable e2scrub_reap.service getty@tty1.service
 
 echo "configure: enabled systemd-networkd, nowd, chrony, nftables"
