@@ -12,29 +12,19 @@ import os
 import statistics
 from concurrent.futures import ThreadPoolExecutor
 
-from conftest import add_test_shell, copy_of, figure
-from test_vm import Instance, add_helper, boot
+from conftest import figure
+from test_vm import boot, boot_off, two_machines
 
 
 def test_boot_time(provisioned_root, work):
     runs = int(os.environ.get("RUNS", "3"))
     new_s, off_s = [], []
     for n in range(runs):
-        root = add_helper(add_test_shell(copy_of(provisioned_root, work / f"vm-root-{n}")))
-        new = Instance("new", root, work / f"run-{n}", "02:5e:ed:00:00:0a", "172.31.9.50")
-        off = Instance(
-            "off", root, work / f"run-{n}", "02:5e:ed:00:00:0b", "172.31.9.50", rtc_offset_s=6
-        )
-        try:
-            for inst in (new, off):
-                inst.vm.start()
+        with two_machines(provisioned_root, work / f"run-{n}") as (new, off):
             with ThreadPoolExecutor(2) as pool:
-                for f in [pool.submit(boot, new), pool.submit(boot, off, True)]:
+                for f in [pool.submit(boot, new), pool.submit(boot_off, off)]:
                     f.result()
             split = new.vm.sh("systemd-analyze", timeout=60)[1].splitlines()[0]
-        finally:
-            for inst in (new, off):
-                inst.close()
         new_s.append(new.timeline["first_200"])
         off_s.append(off.timeline["first_200"])
         figure(
